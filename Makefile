@@ -1,0 +1,60 @@
+# facgw: the two commands are `make run` and `make test`.
+GO        ?= go
+BIN       := bin
+PKGS      := ./...
+FUZZTIME  ?= 5s
+export GOFLAGS ?= -mod=mod
+
+.PHONY: run test unit fuzz-smoke bench bench-system lint build deps clean
+
+## run: start the demo: facgw polling a simulated facility, with a live page
+run: build
+	$(BIN)/facgw run -config deploy/demo.yaml -demo
+
+## build: compile facgw and facsim into bin/
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/facgw ./cmd/facgw
+	$(GO) build -o $(BIN)/facsim ./cmd/facsim
+
+## deps: install the Debian packages the integration tests run against
+deps:
+	@bash deploy/test-deps.sh
+
+## test: lint, unit and integration tests against real peers, brief fuzzing
+test: deps lint
+	$(GO) test -race -count=1 -timeout 8m $(PKGS)
+	@$(MAKE) --no-print-directory fuzz-smoke
+
+## unit: only the tests that need no peer
+unit:
+	$(GO) test -short -race -count=1 $(PKGS)
+
+## fuzz-smoke: run every fuzz target briefly (longer by hand: make fuzz-smoke FUZZTIME=5m)
+fuzz-smoke:
+	@set -e; for spec in \
+	    ./drivers/modbus:FuzzDecodeRegisters \
+	    ./firmware-profiles:FuzzParse \
+	    ./internal/config:FuzzParse \
+	    ./internal/mbserver:FuzzTCPFrame ; do \
+	  pkg=$${spec%%:*}; fn=$${spec##*:}; \
+	  echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null || { $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; exit 1; }; \
+	done
+
+## bench: micro-benchmarks, then the whole-system load (200 devices x 60 points at 1 s)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	@$(MAKE) --no-print-directory bench-system
+
+bench-system: build
+	$(GO) run ./cmd/facsim -loadtest -devices 200 -points 60 -interval 1s -duration 60s -facgw $(BIN)/facgw
+
+## lint: gofmt and go vet
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+clean:
+	rm -rf $(BIN) var

@@ -1,0 +1,9 @@
+module github.com/facgw/facgw
+
+go 1.26.8
+
+require (
+	github.com/goburrow/modbus v0.1.0 // indirect
+	github.com/goburrow/serial v0.1.0 // indirect
+	gopkg.in/yaml.v3 v3.0.1 // indirect
+)

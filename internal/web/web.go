@@ -1,0 +1,165 @@
+// Package web serves facgw's HTTP surface on the appliance: the JSON state
+// endpoint under /api/v1, health checks and a minimal live page embedded in
+// the binary (no CDN, no build step). It only reads; nothing here changes
+// the gateway's state.
+package web
+
+import (
+	"embed"
+	"encoding/json"
+	"io/fs"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/facgw/facgw/internal/point"
+	"github.com/facgw/facgw/pipeline"
+)
+
+//go:embed static
+var static embed.FS
+
+// DeviceInfo is what the gateway knows of a configured device besides its
+// points.
+type DeviceInfo struct {
+	ID        string            `json:"id"`
+	Profile   string            `json:"profile"`
+	Class     string            `json:"class,omitempty"`
+	Firmware  string            `json:"firmware,omitempty"`
+	Variant   string            `json:"variant,omitempty"`
+	Transport string            `json:"transport"`
+	Address   string            `json:"address"`
+	Unit      int               `json:"unit"`
+	Labels    map[string]string `json:"labels,omitempty"`
+}
+
+// Source gives the server what it shows. Every method must be safe for
+// concurrent use.
+type Source interface {
+	Devices() []DeviceInfo
+	State() *pipeline.State
+	PollStats() []pipeline.Stats
+	Started() time.Time
+	Site() (site, gateway string)
+}
+
+// Handler returns the HTTP handler: /api/v1/state, /api/v1/devices/{id},
+// /healthz, /readyz and the live page at /.
+func Handler(src Source) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/state", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, snapshot(src, time.Now()))
+	})
+	mux.HandleFunc("GET /api/v1/devices/{id}", func(w http.ResponseWriter, r *http.Request) {
+		for _, d := range snapshot(src, time.Now()).Devices {
+			if d.ID == r.PathValue("id") {
+				writeJSON(w, d)
+				return
+			}
+		}
+		http.Error(w, `{"error":"no such device"}`, http.StatusNotFound)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		for _, s := range src.PollStats() {
+			if s.Cycles > 0 {
+				w.Write([]byte("ready\n"))
+				return
+			}
+		}
+		http.Error(w, "not ready: no poll has completed", http.StatusServiceUnavailable)
+	})
+	sub, _ := fs.Sub(static, "static")
+	mux.Handle("GET /", http.FileServerFS(sub))
+	return securityHeaders(mux)
+}
+
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", "default-src 'self'")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("X-Frame-Options", "DENY")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// StateDoc is the body of /api/v1/state.
+type StateDoc struct {
+	Site    string      `json:"site"`
+	Gateway string      `json:"gateway"`
+	Started time.Time   `json:"started"`
+	Now     time.Time   `json:"now"`
+	Devices []DeviceDoc `json:"devices"`
+}
+
+// DeviceDoc is one device with its points and poll statistics.
+type DeviceDoc struct {
+	DeviceInfo
+	Health string           `json:"health"` // good, degraded, bad, unknown
+	Points []PointDoc       `json:"points"`
+	Polls  []pipeline.Stats `json:"polls"`
+}
+
+// PointDoc is a point with its age at the time of the snapshot.
+type PointDoc struct {
+	point.Point
+	AgeSeconds float64 `json:"age_s"`
+}
+
+// MarshalJSON flattens the point and adds its age.
+func (p PointDoc) MarshalJSON() ([]byte, error) {
+	b, err := p.Point.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	delete(m, "device")
+	m["age_s"] = p.AgeSeconds
+	return json.Marshal(m)
+}
+
+func snapshot(src Source, now time.Time) StateDoc {
+	site, gw := src.Site()
+	doc := StateDoc{Site: site, Gateway: gw, Started: src.Started().UTC(), Now: now.UTC()}
+	stats := map[string][]pipeline.Stats{}
+	for _, s := range src.PollStats() {
+		stats[s.Device] = append(stats[s.Device], s)
+	}
+	st := src.State()
+	for _, d := range src.Devices() {
+		dd := DeviceDoc{DeviceInfo: d, Health: "unknown", Points: []PointDoc{}, Polls: stats[d.ID]}
+		sort.Slice(dd.Polls, func(i, j int) bool { return dd.Polls[i].Group < dd.Polls[j].Group })
+		good, other := 0, 0
+		for _, p := range st.Points(d.ID) {
+			dd.Points = append(dd.Points, PointDoc{Point: p, AgeSeconds: now.Sub(p.Time).Seconds()})
+			if p.Quality == point.Good {
+				good++
+			} else {
+				other++
+			}
+		}
+		switch {
+		case good > 0 && other == 0:
+			dd.Health = "good"
+		case good > 0:
+			dd.Health = "degraded"
+		case other > 0:
+			dd.Health = "bad"
+		}
+		doc.Devices = append(doc.Devices, dd)
+	}
+	return doc
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

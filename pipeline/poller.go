@@ -1,0 +1,150 @@
+// Package pipeline moves readings from drivers to everything downstream.
+// The Poller runs every device's poll groups on their intervals; each
+// batch of points goes to a Hub, which keeps the latest state per point
+// (State) and fans batches out to subscribers without letting a slow one
+// block polling. Later stages (MQTT outboxes, the time-series sink, rules)
+// subscribe to the Hub.
+package pipeline
+
+import (
+	"context"
+	"hash/fnv"
+	"sync"
+	"time"
+
+	"github.com/facgw/facgw/internal/point"
+)
+
+// Source is a device that can be polled. Poll must return within ctx's
+// deadline (drivers bound each request by their own timeouts too) and
+// report failures as bad points, never by blocking. It is called from one
+// goroutine per poll group, so a Source with several groups must be safe
+// for concurrent use.
+type Source interface {
+	ID() string
+	Poll(ctx context.Context, group string) []point.Point
+}
+
+// Schedule is one poll group of one device.
+type Schedule struct {
+	Source   Source
+	Group    string
+	Interval time.Duration
+	// Deadline bounds one poll; 0 means Interval. A poll that takes longer
+	// than Interval makes the following ticks overruns, counted and skipped.
+	Deadline time.Duration
+}
+
+// Stats describes one schedule's recent behaviour.
+type Stats struct {
+	Device       string        `json:"device"`
+	Group        string        `json:"group"`
+	Interval     time.Duration `json:"interval_ns"`
+	Cycles       uint64        `json:"cycles"`
+	Overruns     uint64        `json:"overruns"`
+	LastStart    time.Time     `json:"last_start"`
+	LastDuration time.Duration `json:"last_duration_ns"`
+	LastBad      int           `json:"last_bad_points"`
+	LastPoints   int           `json:"last_points"`
+}
+
+// Poller runs schedules, one goroutine each, and hands every poll's points
+// to a sink. A hung device occupies only its own goroutines: the others
+// keep their cadence.
+type Poller struct {
+	sink func([]point.Point, time.Duration)
+
+	mu    sync.Mutex
+	stats map[string]*Stats
+}
+
+// NewPoller returns a poller that calls sink with each poll's points and
+// the schedule's interval. sink is called from the polling goroutines,
+// concurrently, and must not block for long (Hub.Publish does not).
+func NewPoller(sink func(pts []point.Point, interval time.Duration)) *Poller {
+	return &Poller{sink: sink, stats: map[string]*Stats{}}
+}
+
+// Run polls until ctx ends, then waits for in-flight polls to return.
+// Each schedule starts at an offset within its interval derived from its
+// device and group, so many devices do not all poll at the same instant.
+func (p *Poller) Run(ctx context.Context, scheds []Schedule) {
+	var wg sync.WaitGroup
+	for _, s := range scheds {
+		st := &Stats{Device: s.Source.ID(), Group: s.Group, Interval: s.Interval}
+		p.mu.Lock()
+		p.stats[st.Device+"/"+st.Group] = st
+		p.mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.loop(ctx, s, st)
+		}()
+	}
+	wg.Wait()
+}
+
+func spread(key string, interval time.Duration) time.Duration {
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	return time.Duration(h.Sum64() % uint64(interval))
+}
+
+func (p *Poller) loop(ctx context.Context, s Schedule, st *Stats) {
+	deadline := s.Deadline
+	if deadline <= 0 {
+		deadline = s.Interval
+	}
+	t := time.NewTimer(spread(st.Device+"/"+s.Group, s.Interval))
+	defer t.Stop()
+	next := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		start := time.Now()
+		pctx, cancel := context.WithTimeout(ctx, deadline)
+		pts := s.Source.Poll(pctx, s.Group)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		dur := time.Since(start)
+		bad := 0
+		for i := range pts {
+			if pts[i].Quality != point.Good {
+				bad++
+			}
+		}
+		p.sink(pts, s.Interval)
+		// Next tick on the grid start+k*interval; ticks that passed while
+		// the poll ran are overruns, skipped rather than run late in a
+		// burst.
+		next = next.Add(s.Interval)
+		var missed uint64
+		now := time.Now()
+		for !next.After(now) {
+			next = next.Add(s.Interval)
+			missed++
+		}
+		p.mu.Lock()
+		st.Cycles++
+		st.Overruns += missed
+		st.LastStart, st.LastDuration, st.LastBad, st.LastPoints = start.UTC(), dur, bad, len(pts)
+		p.mu.Unlock()
+		t.Reset(time.Until(next))
+	}
+}
+
+// Stats returns a copy of every schedule's statistics.
+func (p *Poller) Stats() []Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]Stats, 0, len(p.stats))
+	for _, s := range p.stats {
+		out = append(out, *s)
+	}
+	return out
+}
