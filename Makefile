@@ -36,7 +36,8 @@ fuzz-smoke:
 	    ./drivers/modbus:FuzzDecodeRegisters \
 	    ./firmware-profiles:FuzzParse \
 	    ./internal/config:FuzzParse \
-	    ./internal/mbserver:FuzzTCPFrame ; do \
+	    ./internal/mbserver:FuzzTCPFrame \
+	    ./internal/mbserver:FuzzRTUStream ; do \
 	  pkg=$${spec%%:*}; fn=$${spec##*:}; \
 	  echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
 	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null || { $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; exit 1; }; \
@@ -48,11 +49,11 @@ bench:
 	@$(MAKE) --no-print-directory bench-system
 
 bench-system: build
-	$(GO) run ./cmd/facsim -loadtest -devices 200 -points 60 -interval 1s -duration 60s -facgw $(BIN)/facgw
+	$(GO) run ./cmd/facbench -devices 200 -points 60 -interval 1s -duration 60s -facgw $(BIN)/facgw
 
 ## lint: gofmt and go vet
 lint:
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 

@@ -27,6 +27,11 @@ PACKAGES=(
 	snmptrapd
 	snmpsim
 	python3-pymodbus
+	# Only recommended by python3-pymodbus (so skipped by
+	# --no-install-recommends), but pymodbus 3.0.0's server module imports
+	# both, for TCP too; the RTU tests also need them to open a serial line.
+	python3-serial
+	python3-serial-asyncio
 	victoria-metrics
 	prometheus-alertmanager
 	socat

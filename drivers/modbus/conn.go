@@ -12,6 +12,7 @@ import (
 	"time"
 
 	mb "github.com/goburrow/modbus"
+	"github.com/goburrow/serial"
 
 	"github.com/facgw/facgw/internal/point"
 )
@@ -34,6 +35,12 @@ type handler interface {
 // timeout, framing or protocol error, so the next request starts on a fresh
 // connection; goburrow also checks the transaction and unit ids of every
 // TCP reply, and Conn treats a mismatch as a protocol error.
+//
+// Closing a serial port does not drop what it has received: a pty (socat,
+// ser2net and other virtual serial ports) keeps a late reply for whoever
+// opens it next, and RTU has no transaction id to tell it from the answer
+// to the next request. So on a serial line the first request after a reset
+// also discards the port's input queue before it is sent.
 type Conn struct {
 	key string
 
@@ -42,6 +49,8 @@ type Conn struct {
 	client  mb.Client
 	setUnit func(byte)
 	stats   ConnStats
+	drain   func() error // RTU: open the port and empty its input queue
+	reset   bool         // the connection was reset since the last drain
 }
 
 // ConnStats counts what happened on a connection.
@@ -79,7 +88,13 @@ func NewTCPConn(c TCPConfig) *Conn {
 func NewRTUConn(c SerialConfig) *Conn {
 	h := mb.NewRTUClientHandler(c.Port)
 	h.BaudRate, h.DataBits, h.Parity, h.StopBits, h.Timeout = c.Baud, c.DataBits, c.Parity, c.StopBits, c.Timeout
-	return &Conn{key: "rtu://" + c.Port, h: h, client: mb.NewClient(h), setUnit: func(u byte) { h.SlaveId = u }}
+	drain := func() error {
+		if err := h.Connect(); err != nil {
+			return err
+		}
+		return drainInput(c.Port)
+	}
+	return &Conn{key: "rtu://" + c.Port, h: h, client: mb.NewClient(h), setUnit: func(u byte) { h.SlaveId = u }, drain: drain}
 }
 
 // Key names the connection ("tcp://host:port" or "rtu:///dev/ttyUSB0").
@@ -134,8 +149,15 @@ func (c *Conn) do(unit, fc byte, fn func(mb.Client) error) (err error) {
 		// Anything but a clean exception may leave a late or partial reply
 		// in flight: drop the connection so the next request cannot read it.
 		c.stats.Resets++
+		c.reset = true
 		_ = c.h.Close()
 	}()
+	if c.reset && c.drain != nil {
+		if err := c.drain(); err != nil {
+			return err
+		}
+		c.reset = false
+	}
 	return fn(c.client)
 }
 
@@ -215,7 +237,8 @@ func Reason(err error) string {
 		return fmt.Sprintf("%s: %s (%02X)", point.ReasonException, ExceptionName(me.ExceptionCode), me.ExceptionCode)
 	case errors.As(err, &pe):
 		return point.ReasonProtocol + ": " + pe.msg
-	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, os.ErrDeadlineExceeded):
+	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, os.ErrDeadlineExceeded),
+		errors.Is(err, serial.ErrTimeout): // an RTU reply that never came
 		return point.ReasonTimeout
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed):

@@ -93,22 +93,22 @@ func (es Errors) Unwrap() []error {
 	return out
 }
 
-// Pos is where a mapping was found, with the positions of everything inside
-// it: its keys, and below them the keys of nested mappings and the items of
-// lists, named by their path relative to the mapping ("unit",
-// "serial.baud", "poll.safety", "points[2]"). Put a field
-// `Pos strictyaml.Pos` in a struct to receive it.
+// Pos is where a mapping was found, with the positions of its keys and of
+// everything below them. Put a field `Pos strictyaml.Pos` in a struct to
+// receive it.
 type Pos struct {
 	File      string
 	Line, Col int
 	Path      string
 	keys      map[string][2]int
+	// paths holds the positions of the keys of nested mappings and the
+	// items of lists too, by path relative to this mapping ("unit",
+	// "serial.baud", "poll.safety", "points[2]"), for AtPath.
+	paths map[string][2]int
 }
 
-// At returns an error located at field, a key of this mapping or a path
-// below it such as "serial.baud" or "points[2]" (a key is located at the
-// key, a list item at the item), or at the mapping itself when field is
-// absent. The error's path is the mapping's path extended by field.
+// At returns an error located at this mapping's key field (or at the
+// mapping itself when the key is absent), with the path extended by field.
 func (p Pos) At(field string, format string, args ...any) *Error {
 	e := &Error{File: p.File, Line: p.Line, Col: p.Col, Path: p.Path, Msg: fmt.Sprintf(format, args...)}
 	if field != "" {
@@ -120,7 +120,21 @@ func (p Pos) At(field string, format string, args ...any) *Error {
 	return e
 }
 
-// Has reports whether the mapping had the key, or the path below it.
+// AtPath is At for a path below the mapping, such as "serial.baud",
+// "poll.safety" or "points[2]": the error is located at that key (a list
+// item at the item), or at the mapping itself when the path is absent.
+func (p Pos) AtPath(path string, format string, args ...any) *Error {
+	e := p.At("", format, args...)
+	if path != "" {
+		e.Path = join(p.Path, path)
+		if lc, ok := p.paths[path]; ok {
+			e.Line, e.Col = lc[0], lc[1]
+		}
+	}
+	return e
+}
+
+// Has reports whether the mapping had the key.
 func (p Pos) Has(field string) bool { _, ok := p.keys[field]; return ok }
 
 // Unmarshaler is implemented by types that decode themselves from a scalar
@@ -184,7 +198,7 @@ func syntaxError(file string, err error) *Error {
 type decoder struct {
 	file string
 	errs Errors
-	// scopes are the Pos key maps of the structs being decoded, outermost
+	// scopes are the Pos path maps of the structs being decoded, outermost
 	// first, each with the path of its mapping.
 	scopes []scope
 	// expanding holds the anchored nodes whose aliases are being decoded,
@@ -194,8 +208,8 @@ type decoder struct {
 }
 
 type scope struct {
-	path string
-	keys map[string][2]int
+	path  string
+	paths map[string][2]int
 }
 
 // record notes the position of the key or item at path in every enclosing
@@ -203,8 +217,8 @@ type scope struct {
 func (d *decoder) record(path string, n *yaml.Node) {
 	for _, s := range d.scopes {
 		rel := strings.TrimPrefix(path[len(s.path):], ".")
-		if _, ok := s.keys[rel]; rel != "" && !ok {
-			s.keys[rel] = [2]int{n.Line, n.Column}
+		if _, ok := s.paths[rel]; rel != "" && !ok {
+			s.paths[rel] = [2]int{n.Line, n.Column}
 		}
 	}
 }
@@ -367,29 +381,28 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
 		fields[name] = fieldInfo{index: i, required: f.Tag.Get("check") == "required"}
 		names = append(names, name)
 	}
-	pos := Pos{File: d.file, Line: n.Line, Col: n.Column, Path: path, keys: map[string][2]int{}}
-	d.scopes = append(d.scopes, scope{path: path, keys: pos.keys})
+	pos := Pos{File: d.file, Line: n.Line, Col: n.Column, Path: path, keys: map[string][2]int{}, paths: map[string][2]int{}}
+	d.scopes = append(d.scopes, scope{path: path, paths: pos.paths})
 	defer func() { d.scopes = d.scopes[:len(d.scopes)-1] }()
-	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		fp := join(path, k.Value)
-		if seen[k.Value] {
+		if _, dup := pos.keys[k.Value]; dup {
 			d.errorf(k, fp, "duplicate key %q", k.Value)
 			continue
 		}
-		seen[k.Value] = true
+		pos.keys[k.Value] = [2]int{k.Line, k.Column}
 		d.record(fp, k)
 		fi, ok := fields[k.Value]
 		if !ok {
-			d.errorf(k, fp, "unknown field %q%s", k.Value, suggest(k.Value, names))
+			d.errorf(k, fp, "unknown field %q%s", k.Value, DidYouMeanOr(k.Value, names))
 			continue
 		}
 		d.value(val, v.Field(fi.index), fp)
 	}
 	for _, name := range names {
 		fi := fields[name]
-		if fi.required && !seen[name] {
+		if _, ok := pos.keys[name]; fi.required && !ok {
 			d.errorf(n, join(path, name), "missing required field %q", name)
 		}
 	}
@@ -400,20 +413,35 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
 	}
 }
 
-// suggest proposes the closest known field name, for typos.
-func suggest(got string, names []string) string {
-	best, bestD := "", 3
+// DidYouMean proposes the known name closest to a mistyped one, or "". A
+// name that starts like the typo counts as close, so a truncated model
+// name ("apc-smart-up") still finds "apc-smart-ups-modbus".
+func DidYouMean(got string, names []string) string {
+	best, bestScore := "", 0
 	for _, n := range names {
-		if dd := distance(got, n); dd < bestD {
-			best, bestD = n, dd
+		score := distance(got, n)
+		if len(got) >= 4 && len(n) > len(got) {
+			score = min(score, distance(got, n[:len(got)])+1)
+		}
+		if best == "" || score < bestScore || (score == bestScore && n < best) {
+			best, bestScore = n, score
 		}
 	}
-	if best == "" {
-		return " (known: " + strings.Join(names, ", ") + ")"
+	if best == "" || bestScore > max(2, len(got)/4) {
+		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
 }
 
+// DidYouMeanOr is DidYouMean, listing every name when none is close.
+func DidYouMeanOr(got string, names []string) string {
+	if s := DidYouMean(got, names); s != "" {
+		return s
+	}
+	return " (known: " + strings.Join(names, ", ") + ")"
+}
+
+// distance is the Levenshtein distance.
 func distance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
@@ -423,11 +451,11 @@ func distance(a, b string) int {
 	for i := 1; i <= len(a); i++ {
 		cur[0] = i
 		for j := 1; j <= len(b); j++ {
-			c := 1
+			cost := 1
 			if a[i-1] == b[j-1] {
-				c = 0
+				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
 		}
 		prev, cur = cur, prev
 	}

@@ -1,0 +1,154 @@
+// Command facgw is the facility telemetry gateway.
+//
+//	facgw run -config FILE [-demo]   poll devices and serve the state page
+//	facgw check -config FILE         validate config and profiles
+//	facgw profiles [-v]              list firmware profiles
+//	facgw probe [-json] [-profile NAME|FILE] URL   poll one device once
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	profiles "github.com/facgw/facgw/firmware-profiles"
+	"github.com/facgw/facgw/internal/config"
+	"github.com/facgw/facgw/internal/gateway"
+)
+
+// version is set by the build (-ldflags "-X main.version=...").
+var version = "dev"
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func realMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	switch args[0] {
+	case "run":
+		return run(args[1:], stdout, stderr)
+	case "check":
+		return check(args[1:], stdout, stderr)
+	case "profiles":
+		return listProfiles(args[1:], stdout, stderr)
+	case "probe":
+		return probe(args[1:], stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "facgw", version)
+		return 0
+	case "help", "-h", "-help", "--help":
+		usage(stdout)
+		return 0
+	}
+	fmt.Fprintf(stderr, "facgw: unknown command %q\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: facgw COMMAND [flags]
+
+commands:
+  run -config FILE [-demo]    poll the configured devices and serve the state page
+  check -config FILE          validate the config and every profile it uses
+  profiles [-v]               list firmware profiles and their variants
+  probe [-json] [-profile NAME|FILE] URL
+                              poll one device once and print its points
+  version                     print the version
+`)
+}
+
+// loadConfig loads the shipped profiles and the config, which may add
+// profile directories.
+func loadConfig(file string) (*config.Config, *profiles.Registry, error) {
+	reg, err := profiles.Shipped()
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := config.Load(file, reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, reg, nil
+}
+
+func check(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("config", "/etc/facgw/facgw.yaml", "config file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, reg, err := loadConfig(*file)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(stderr, "warning:", w)
+	}
+	fmt.Fprintf(stdout, "%s: ok: site %s, gateway %s, %d devices, %d profiles loaded\n", *file, cfg.Site, cfg.Gateway, len(cfg.Devices), len(reg.List()))
+	return 0
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("config", "/etc/facgw/facgw.yaml", "config file")
+	demo := fs.Bool("demo", false, "start the simulated demo facility in-process and poll it")
+	facility := fs.String("facility", "deploy/facility.yaml", "simulated facility for -demo")
+	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var h slog.Handler = slog.NewTextHandler(stderr, nil)
+	if *logJSON {
+		h = slog.NewJSONHandler(stderr, nil)
+	}
+	log := slog.New(h)
+	cfg, reg, err := loadConfig(*file)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var simURL string
+	if *demo {
+		url, err := startDemo(ctx, cfg, *facility, log)
+		if err != nil {
+			fmt.Fprintln(stderr, "facgw:", err)
+			return 1
+		}
+		simURL = url
+	}
+	gw, err := gateway.New(cfg, reg, log)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	err = gw.Run(ctx, func() {
+		fmt.Fprintf(stdout, "\nfacgw %s: site %s, gateway %s\n", version, cfg.Site, cfg.Gateway)
+		fmt.Fprintf(stdout, "  live page:      http://%s/\n", gw.HTTPAddr())
+		fmt.Fprintf(stdout, "  state (JSON):   http://%s/api/v1/state\n", gw.HTTPAddr())
+		if simURL != "" {
+			fmt.Fprintf(stdout, "  simulator API:  %s/api/devices  (scenarios: POST %s/api/scenario)\n", simURL, simURL)
+			fmt.Fprintf(stdout, "  try:  curl -d '{\"device\":\"bms-rack1\",\"scenario\":\"thermal-runaway\"}' %s/api/scenario\n", simURL)
+		}
+		fmt.Fprintln(stdout, "Ctrl-C to stop.")
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	profiles "github.com/facgw/facgw/firmware-profiles"
+	"github.com/facgw/facgw/internal/facsim"
+)
+
+func runCmd(args ...string) (stdout, stderr string, code int) {
+	var out, errb bytes.Buffer
+	code = realMain(args, &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func TestCheckDemoConfig(t *testing.T) {
+	out, errs, code := runCmd("check", "-config", "../../deploy/demo.yaml")
+	if code != 0 || !strings.Contains(out, "ok: site demo-hall, gateway gw-demo, 8 devices") {
+		t.Fatalf("got code %d, stdout %q, stderr %q; want ok", code, out, errs)
+	}
+}
+
+// TestCheckBrokenConfig asserts every message `facgw check` prints for a
+// config with several mistakes: all of them at once, each located.
+func TestCheckBrokenConfig(t *testing.T) {
+	_, errs, code := runCmd("check", "-config", "testdata/broken.yaml")
+	if code != 1 {
+		t.Fatalf("got exit code %d, want 1", code)
+	}
+	want := []string{
+		`testdata/broken.yaml:4:10: defaults.poll.default: interval 10ms is below the minimum of 50ms`,
+		`testdata/broken.yaml:7:5: devices[0].profile: unknown profile "apc-smart-up" (did you mean "apc-smart-ups-modbus"?)`,
+		`testdata/broken.yaml:10:5: devices[0].tiemout: unknown field "tiemout" (did you mean "timeout"?)`,
+		`testdata/broken.yaml:11:5: devices[1].id: duplicate device id "ups-1" (first at line 6)`,
+		`testdata/broken.yaml:14:5: devices[1].address: address "127.0.0.1": missing port in address, want host:port`,
+		`testdata/broken.yaml:15:23: devices[1].points[1]: profile "generic-liion-bms" has no point "bms.offgas" (did you mean "bms.offgas_ppm"?)`,
+	}
+	got := strings.Split(strings.TrimSpace(errs), "\n")
+	if len(got) != len(want) {
+		t.Fatalf("got %d messages, want %d:\n%s", len(got), len(want), errs)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("message %d:\ngot  %s\nwant %s", i, got[i], want[i])
+		}
+	}
+}
+
+func TestProfilesLists(t *testing.T) {
+	out, _, code := runCmd("profiles")
+	if code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	reg, err := profiles.Shipped()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range reg.List() {
+		if !strings.Contains(out, p.Model) {
+			t.Errorf("profiles output lacks %s:\n%s", p.Model, out)
+		}
+	}
+}
+
+// TestProbeIntegration probes a simulated UPS once by identification and
+// once with a named profile, as table and as JSON.
+func TestProbeIntegration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the simulator")
+	}
+	fac, err := facsim.LoadFacility("../../deploy/facility.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sim, err := facsim.Start(ctx, fac, facsim.Options{FreePorts: true, Manual: true, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	sim.Step(time.Second)
+	url := "modbus-tcp://" + sim.Addr("ups-a") + "?unit=1"
+
+	out, errs, code := runCmd("probe", url)
+	if code != 0 || !strings.HasPrefix(out, "profile apc-smart-ups-modbus, firmware UPS 09.8 (ID18)") || !strings.Contains(out, "ups.status.online") {
+		t.Fatalf("probe by identification: code %d\n%s\n%s", code, out, errs)
+	}
+	out, errs, code = runCmd("probe", "-json", "-profile", "liebert-icom-crac", "modbus-tcp://"+sim.Addr("crac-1")+"?unit=1")
+	if code != 0 {
+		t.Fatalf("probe -json: code %d: %s", code, errs)
+	}
+	var doc struct {
+		Profile string `json:"profile"`
+		Points  []struct {
+			Name    string `json:"name"`
+			Quality string `json:"quality"`
+			Unit    string `json:"unit"`
+		} `json:"points"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("probe -json output is not JSON: %v\n%s", err, out)
+	}
+	if doc.Profile != "liebert-icom-crac" || len(doc.Points) == 0 {
+		t.Fatalf("got profile %q with %d points", doc.Profile, len(doc.Points))
+	}
+	for _, p := range doc.Points {
+		if p.Quality != "good" {
+			t.Errorf("%s: quality %s", p.Name, p.Quality)
+		}
+	}
+	_, errs, code = runCmd("probe", "modbus-udp://127.0.0.1:1")
+	if code != 2 || !strings.Contains(errs, "scheme must be modbus-tcp or modbus-rtu") {
+		t.Errorf("bad url: got code %d, %q", code, errs)
+	}
+}

@@ -1,0 +1,428 @@
+// Package profiles loads and validates firmware profiles: YAML register and
+// OID maps, one file per device model, with variants chosen by firmware
+// version. The same profile drives the poller (drivers/modbus) and the
+// facility simulator (cmd/facsim), so every shipped profile is tested by
+// serving it and reading it back.
+//
+// The format is documented in docs/profiles.md. Modbus addresses are always
+// 0-based protocol (wire) addresses: holding register "40001" in a vendor
+// manual is table holding, address 0.
+package profiles
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/facgw/facgw/internal/point"
+	"github.com/facgw/facgw/internal/strictyaml"
+)
+
+// Profile is one device model.
+type Profile struct {
+	// Model is the profile's unique name, used by device configs.
+	Model       string `yaml:"model" check:"required"`
+	Vendor      string `yaml:"vendor"`
+	Product     string `yaml:"product"`
+	Class       string `yaml:"class" check:"required"`
+	Protocol    string `yaml:"protocol" check:"required"`
+	Source      string `yaml:"source" check:"required"`
+	Description string `yaml:"description"`
+
+	Modbus     ModbusSettings `yaml:"modbus"`
+	Identify   *Identify      `yaml:"identify"`
+	Points     []PointDef     `yaml:"points" check:"required"`
+	Unreadable []Range        `yaml:"unreadable"`
+	Variants   []Variant      `yaml:"variants"`
+
+	// File is where the profile was loaded from.
+	File string `yaml:"-"`
+	Pos  strictyaml.Pos
+}
+
+// ModbusSettings are per-model protocol defaults.
+type ModbusSettings struct {
+	// Order is the default word and byte order of multi-register values:
+	// ABCD (big-endian, default), CDAB, BADC or DCBA.
+	Order string `yaml:"order"`
+	// MaxGap is the largest run of unneeded registers (or bits) the planner
+	// reads over to save a request. Default 8; 0 via "max_gap: 0" is kept.
+	MaxGap *int `yaml:"max_gap"`
+	// MaxRegisters caps registers per read (default and protocol limit 125);
+	// some devices accept fewer.
+	MaxRegisters int `yaml:"max_registers"`
+	// MaxBits caps coils or discrete inputs per read (limit 2000).
+	MaxBits int `yaml:"max_bits"`
+	// DeviceID says the device answers Read Device Identification
+	// (0x2B/0x0E).
+	DeviceID bool `yaml:"device_id"`
+	Pos      strictyaml.Pos
+}
+
+// Identify says how profile: auto recognises this model and its firmware.
+type Identify struct {
+	// DeviceID matches objects of Read Device Identification by regular
+	// expression: vendor, product_code, revision, product_name, model_name.
+	DeviceID map[string]string `yaml:"device_id"`
+	// Points match the values of identification points by regular
+	// expression (point name to expression). Every entry must match.
+	Points map[string]string `yaml:"points"`
+	// Firmware names where the firmware version comes from: a point name,
+	// or "device_id.revision".
+	Firmware string `yaml:"firmware"`
+	Pos      strictyaml.Pos
+}
+
+// Range is a span of addresses the device does not answer; the planner
+// never reads across one.
+type Range struct {
+	Table string `yaml:"table" check:"required"`
+	From  uint16 `yaml:"from" check:"required"`
+	To    uint16 `yaml:"to" check:"required"`
+	Pos   strictyaml.Pos
+}
+
+// Variant overrides or extends points for a firmware version range.
+type Variant struct {
+	// Firmware is a version range such as ">=2.0 <3.1".
+	Firmware    string     `yaml:"firmware" check:"required"`
+	Description string     `yaml:"description"`
+	Points      []PointDef `yaml:"points"`
+	Remove      []string   `yaml:"remove"`
+	Unreadable  []Range    `yaml:"unreadable"`
+	Pos         strictyaml.Pos
+
+	rng versionRange
+}
+
+// PointDef is one point of a profile.
+type PointDef struct {
+	Name        string `yaml:"name" check:"required"`
+	Description string `yaml:"description"`
+	// Table is coil, discrete, input or holding.
+	Table   string `yaml:"table" check:"required"`
+	Address uint16 `yaml:"address" check:"required"`
+	// Type is bool, u16, s16, u32, s32, u64, s64, f32, f64 or string.
+	Type string `yaml:"type" check:"required"`
+	// Length is the register count of a string.
+	Length int `yaml:"length"`
+	// Order overrides the profile's word and byte order.
+	Order string `yaml:"order"`
+	// Scale multiplies the raw value (default 1), then Offset is added.
+	Scale  *float64 `yaml:"scale"`
+	Offset float64  `yaml:"offset"`
+	// Bit extracts one bit (0 = least significant) of an integer register
+	// value; the point is then a bool.
+	Bit *int `yaml:"bit"`
+	// Enum names raw integer codes.
+	Enum map[int64]string `yaml:"enum"`
+	Unit string           `yaml:"unit"`
+	// Group is the poll group (default "default"); device configs set an
+	// interval per group so safety points can be polled fast.
+	Group string `yaml:"group"`
+	// Min and Max bound plausible engineering values: outside is bad
+	// quality, reason "out of range".
+	Min *float64 `yaml:"min"`
+	Max *float64 `yaml:"max"`
+	// Absent lists raw values meaning "no sensor" (0xFFFF, -1): bad quality,
+	// reason "absent".
+	Absent []int64 `yaml:"absent"`
+	// Writable marks points the load-shed controller may write.
+	Writable bool `yaml:"writable"`
+	// Sim is the value the simulator serves when its model of the device
+	// class does not drive this point (identification strings, set points).
+	Sim any `yaml:"sim"`
+	Pos strictyaml.Pos
+}
+
+// Tables, in wire order of their read function codes.
+const (
+	Coil     = "coil"
+	Discrete = "discrete"
+	Input    = "input"
+	Holding  = "holding"
+)
+
+// Classes of device; rules select devices by class.
+var Classes = []string{"ups", "battery", "cooling", "fire", "pdu", "switch", "power", "sensor"}
+
+// Types and their width in registers (0: given by Length; bits for bool on
+// coil/discrete tables).
+var typeWidth = map[string]int{"bool": 1, "u16": 1, "s16": 1, "u32": 2, "s32": 2, "u64": 4, "s64": 4, "f32": 2, "f64": 4, "string": 0}
+
+// Orders are the word/byte orders of multi-register values.
+var Orders = []string{"ABCD", "CDAB", "BADC", "DCBA"}
+
+// IsBitTable reports whether a table holds single bits.
+func IsBitTable(table string) bool { return table == Coil || table == Discrete }
+
+// Width returns the number of registers (or bits) the point occupies.
+func (p *PointDef) Width() int {
+	if IsBitTable(p.Table) {
+		return 1
+	}
+	if p.Type == "string" {
+		return p.Length
+	}
+	return typeWidth[p.Type]
+}
+
+// ScaleOr1 returns the scale, 1 when unset.
+func (p *PointDef) ScaleOr1() float64 {
+	if p.Scale == nil {
+		return 1
+	}
+	return *p.Scale
+}
+
+// Kind returns the point kind the decoded value has.
+func (p *PointDef) Kind() point.Kind {
+	switch {
+	case p.Type == "bool" || p.Bit != nil || IsBitTable(p.Table):
+		return point.Bool
+	case p.Type == "string":
+		return point.String
+	case len(p.Enum) > 0:
+		return point.Enum
+	}
+	return point.Number
+}
+
+// Resolved is a profile with the variant for one firmware version applied:
+// what a poller needs.
+type Resolved struct {
+	Profile    *Profile
+	Firmware   string
+	Variant    *Variant // nil when no variant applies
+	Points     []PointDef
+	Unreadable []Range
+	Order      string
+	MaxGap     int
+	MaxRegs    int
+	MaxBits    int
+}
+
+// Resolve applies the first variant whose range contains firmware. An empty
+// firmware selects the base profile.
+func (p *Profile) Resolve(firmware string) *Resolved {
+	r := &Resolved{Profile: p, Firmware: firmware, Order: p.Modbus.Order, MaxGap: 8, MaxRegs: 125, MaxBits: 2000}
+	if r.Order == "" {
+		r.Order = "ABCD"
+	}
+	if p.Modbus.MaxGap != nil {
+		r.MaxGap = *p.Modbus.MaxGap
+	}
+	if p.Modbus.MaxRegisters > 0 {
+		r.MaxRegs = p.Modbus.MaxRegisters
+	}
+	if p.Modbus.MaxBits > 0 {
+		r.MaxBits = p.Modbus.MaxBits
+	}
+	r.Points = append([]PointDef(nil), p.Points...)
+	r.Unreadable = append([]Range(nil), p.Unreadable...)
+	if firmware != "" {
+		if v, ok := parseVersion(firmware); ok {
+			for i := range p.Variants {
+				if p.Variants[i].rng.contains(v) {
+					r.Variant = &p.Variants[i]
+					break
+				}
+			}
+		}
+	}
+	if r.Variant != nil {
+		r.Points = applyVariant(r.Points, r.Variant)
+		r.Unreadable = append(r.Unreadable, r.Variant.Unreadable...)
+	}
+	for i := range r.Points {
+		if r.Points[i].Order == "" {
+			r.Points[i].Order = r.Order
+		}
+		if r.Points[i].Group == "" {
+			r.Points[i].Group = "default"
+		}
+	}
+	return r
+}
+
+func applyVariant(base []PointDef, v *Variant) []PointDef {
+	removed := map[string]bool{}
+	for _, n := range v.Remove {
+		removed[n] = true
+	}
+	over := map[string]int{}
+	for i, p := range v.Points {
+		over[p.Name] = i
+	}
+	out := make([]PointDef, 0, len(base)+len(v.Points))
+	for _, p := range base {
+		if removed[p.Name] {
+			continue
+		}
+		if i, ok := over[p.Name]; ok {
+			out = append(out, v.Points[i])
+			delete(over, p.Name)
+			continue
+		}
+		out = append(out, p)
+	}
+	for _, p := range v.Points {
+		if _, ok := over[p.Name]; ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Point returns the resolved point definition by name.
+func (r *Resolved) Point(name string) (*PointDef, bool) {
+	for i := range r.Points {
+		if r.Points[i].Name == name {
+			return &r.Points[i], true
+		}
+	}
+	return nil, false
+}
+
+// Groups returns the sorted poll group names used by the resolved points.
+func (r *Resolved) Groups() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range r.Points {
+		if !seen[p.Group] {
+			seen[p.Group] = true
+			out = append(out, p.Group)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// PointNames returns every point name any variant of the profile can have.
+func (p *Profile) PointNames() map[string]bool {
+	names := map[string]bool{}
+	for _, pt := range p.Points {
+		names[pt.Name] = true
+	}
+	for _, v := range p.Variants {
+		for _, pt := range v.Points {
+			names[pt.Name] = true
+		}
+	}
+	return names
+}
+
+// GroupNames returns every poll group any variant of the profile uses.
+func (p *Profile) GroupNames() map[string]bool {
+	g := map[string]bool{}
+	add := func(pts []PointDef) {
+		for _, pt := range pts {
+			if pt.Group == "" {
+				g["default"] = true
+			} else {
+				g[pt.Group] = true
+			}
+		}
+	}
+	add(p.Points)
+	for _, v := range p.Variants {
+		add(v.Points)
+	}
+	return g
+}
+
+// versionRange is a conjunction of comparisons such as ">=2.0 <3.1".
+type versionRange []versionCmp
+
+type versionCmp struct {
+	op string
+	v  []int
+}
+
+var versionRE = regexp.MustCompile(`\d+(?:\.\d+)*`)
+
+// parseVersion extracts the first dotted number from a firmware string, so
+// "UPS 09.8 (ID18)" is 9.8.
+func parseVersion(s string) ([]int, bool) {
+	m := versionRE.FindString(s)
+	if m == "" {
+		return nil, false
+	}
+	var out []int
+	for _, part := range strings.Split(m, ".") {
+		n, err := strconv.Atoi(part)
+		if err != nil {
+			return nil, false
+		}
+		out = append(out, n)
+	}
+	return out, true
+}
+
+func compareVersions(a, b []int) int {
+	for i := 0; i < max(len(a), len(b)); i++ {
+		var x, y int
+		if i < len(a) {
+			x = a[i]
+		}
+		if i < len(b) {
+			y = b[i]
+		}
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+func parseRange(s string) (versionRange, error) {
+	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
+	if len(fields) == 0 {
+		return nil, fmt.Errorf("empty version range")
+	}
+	var out versionRange
+	for i := 0; i < len(fields); i++ {
+		f := fields[i]
+		op := ""
+		for _, o := range []string{">=", "<=", ">", "<", "="} {
+			if strings.HasPrefix(f, o) {
+				op = o
+				break
+			}
+		}
+		if op == "" {
+			return nil, fmt.Errorf("version range %q: %q needs an operator (>=, >, <=, <, =)", s, f)
+		}
+		rest := f[len(op):]
+		if rest == "" && i+1 < len(fields) {
+			// ">= 2.0": the operator and its version were split at a space.
+			i++
+			rest = fields[i]
+		}
+		if rest == "" {
+			return nil, fmt.Errorf("version range %q: %q needs a version after it", s, f)
+		}
+		v, ok := parseVersion(rest)
+		if !ok || versionRE.FindString(rest) != rest {
+			return nil, fmt.Errorf("version range %q: %q is not a version such as 2.10.1", s, rest)
+		}
+		out = append(out, versionCmp{op, v})
+	}
+	return out, nil
+}
+
+func (r versionRange) contains(v []int) bool {
+	for _, c := range r {
+		d := compareVersions(v, c.v)
+		ok := map[string]bool{">=": d >= 0, ">": d > 0, "<=": d <= 0, "<": d < 0, "=": d == 0}[c.op]
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
