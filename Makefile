@@ -23,8 +23,8 @@ deps:
 
 ## test: lint, unit and integration tests against real peers, brief fuzzing
 test: deps lint
-	$(GO) test -race -count=1 -timeout 8m $(PKGS)
 	@$(MAKE) --no-print-directory fuzz-smoke
+	$(GO) test -race -count=1 -timeout 8m $(PKGS)
 
 ## unit: only the tests that need no peer
 unit:

@@ -39,8 +39,8 @@ type handler interface {
 // Closing a serial port does not drop what it has received: a pty (socat,
 // ser2net and other virtual serial ports) keeps a late reply for whoever
 // opens it next, and RTU has no transaction id to tell it from the answer
-// to the next request. So on a serial line the first request after a reset
-// also discards the port's input queue before it is sent.
+// to the next request. So on a serial line the first request, and the
+// first after each reset, discards the port's input queue before it is sent.
 type Conn struct {
 	key string
 
@@ -94,7 +94,9 @@ func NewRTUConn(c SerialConfig) *Conn {
 		}
 		return drainInput(c.Port)
 	}
-	return &Conn{key: "rtu://" + c.Port, h: h, client: mb.NewClient(h), setUnit: func(u byte) { h.SlaveId = u }, drain: drain}
+	// reset: also drain before the first request, in case an earlier user
+	// of the port (a gateway killed mid-request) left a reply behind.
+	return &Conn{key: "rtu://" + c.Port, h: h, client: mb.NewClient(h), setUnit: func(u byte) { h.SlaveId = u }, drain: drain, reset: true}
 }
 
 // Key names the connection ("tcp://host:port" or "rtu:///dev/ttyUSB0").

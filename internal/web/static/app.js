@@ -22,10 +22,12 @@ function render(doc) {
   const main = document.getElementById("devices");
   main.replaceChildren();
   for (const d of doc.devices) {
-    const rows = d.points.map(p => {
-      const q = p.quality === "good" ? "" : `${p.quality}: ${p.reason || ""}`;
+    const rows = d.points.flatMap(p => {
       const value = p.quality === "bad" ? "BAD" : (p.quality === "stale" ? `stale (${fmt(p)})` : fmt(p));
-      return el("tr", { class: p.quality, "data-point": p.name }, el("td", {}, p.name), el("td", { class: "v" }, value), el("td", { class: "q" }, q));
+      const row = el("tr", { class: p.quality, "data-point": p.name }, el("td", {}, p.name), el("td", { class: "v" }, value));
+      if (p.quality === "good") return [row];
+      // The reason goes on its own line so a bad value is never read alone.
+      return [row, el("tr", { class: p.quality + " reason" }, el("td", { class: "q", colspan: "2" }, `${p.quality}: ${p.reason || ""}`))];
     });
     const polls = (d.polls || []).map(s => `${s.group}: ${s.cycles} polls, ${s.overruns} overruns, last ${(s.last_duration_ns / 1e6).toFixed(0)} ms`).join(" · ");
     main.append(el("section", { class: d.health, "data-device": d.id },
