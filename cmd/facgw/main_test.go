@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	profiles "github.com/facgw/facgw/firmware-profiles"
+	"github.com/facgw/facgw/internal/config"
 	"github.com/facgw/facgw/internal/facsim"
 )
 
@@ -117,5 +120,34 @@ func TestProbeIntegration(t *testing.T) {
 	_, errs, code = runCmd("probe", "modbus-udp://127.0.0.1:1")
 	if code != 2 || !strings.Contains(errs, "scheme must be modbus-tcp or modbus-rtu") {
 		t.Errorf("bad url: got code %d, %q", code, errs)
+	}
+}
+
+// TestDocExamplesParse loads every YAML config example in the README and
+// docs/config.md, so the documentation cannot drift from the parser.
+func TestDocExamplesParse(t *testing.T) {
+	for _, file := range []string{"../../README.md", "../../docs/config.md"} {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks := 0
+		for i, block := range strings.Split(string(data), "```yaml\n")[1:] {
+			block, _, _ = strings.Cut(block, "```")
+			if !strings.Contains(block, "devices:") {
+				continue
+			}
+			blocks++
+			reg, err := profiles.Shipped()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := config.Parse(fmt.Sprintf("%s example %d", file, i+1), []byte(block), reg); err != nil {
+				t.Errorf("%v", err)
+			}
+		}
+		if blocks == 0 {
+			t.Errorf("%s: no config example found", file)
+		}
 	}
 }
