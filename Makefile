@@ -2,7 +2,7 @@
 GO        ?= go
 BIN       := bin
 PKGS      := ./...
-FUZZTIME  ?= 5s
+FUZZTIME  ?= 4s
 export GOFLAGS ?= -mod=mod
 
 .PHONY: run test unit fuzz-smoke bench bench-system lint build deps clean
@@ -30,17 +30,16 @@ test: deps lint
 unit:
 	$(GO) test -short -race -count=1 $(PKGS)
 
-## fuzz-smoke: run every fuzz target briefly (longer by hand: make fuzz-smoke FUZZTIME=5m)
+## fuzz-smoke: run every fuzz target in the tree briefly (longer by hand: make fuzz-smoke FUZZTIME=5m)
 fuzz-smoke:
-	@set -e; for spec in \
-	    ./drivers/modbus:FuzzDecodeRegisters \
-	    ./firmware-profiles:FuzzParse \
-	    ./internal/config:FuzzParse \
-	    ./internal/mbserver:FuzzTCPFrame \
-	    ./internal/mbserver:FuzzRTUStream ; do \
-	  pkg=$${spec%%:*}; fn=$${spec##*:}; \
-	  echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
-	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null || { $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; exit 1; }; \
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
+	  pkg=./$$(dirname $${f#./}); \
+	  for fn in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | cut -d' ' -f2); do \
+	    echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+	    log=$$(mktemp); \
+	    $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg >$$log 2>&1 || { grep -v '^fuzz: elapsed' $$log | tail -60; rm -f $$log; exit 1; }; \
+	    rm -f $$log; \
+	  done; \
 	done
 
 ## bench: micro-benchmarks, then the whole-system load (200 devices x 60 points at 1 s)

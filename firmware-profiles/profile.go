@@ -1,12 +1,14 @@
 // Package profiles loads and validates firmware profiles: YAML register and
 // OID maps, one file per device model, with variants chosen by firmware
-// version. The same profile drives the poller (drivers/modbus) and the
-// facility simulator (cmd/facsim), so every shipped profile is tested by
-// serving it and reading it back.
+// version. A profile speaks one protocol: Modbus profiles drive
+// drivers/modbus and the facility simulator (cmd/facsim), so every shipped
+// Modbus profile is tested by serving it and reading it back; SNMP profiles
+// drive drivers/snmp and are tested against a real SNMP agent simulator.
 //
 // The format is documented in docs/profiles.md. Modbus addresses are always
 // 0-based protocol (wire) addresses: holding register "40001" in a vendor
-// manual is table holding, address 0.
+// manual is table holding, address 0. SNMP OIDs are numeric and dotted,
+// without a leading dot.
 package profiles
 
 import (
@@ -31,6 +33,7 @@ type Profile struct {
 	Source      string `yaml:"source" check:"required"`
 	Description string `yaml:"description"`
 
+	// Modbus holds the Modbus defaults; an SNMP profile has none.
 	Modbus     ModbusSettings `yaml:"modbus"`
 	Identify   *Identify      `yaml:"identify"`
 	Points     []PointDef     `yaml:"points" check:"required"`
@@ -65,7 +68,13 @@ type ModbusSettings struct {
 type Identify struct {
 	// DeviceID matches objects of Read Device Identification by regular
 	// expression: vendor, product_code, revision, product_name, model_name.
+	// Modbus profiles only.
 	DeviceID map[string]string `yaml:"device_id"`
+	// SysObjectID is a regular expression over the agent's sysObjectID
+	// (1.3.6.1.2.1.1.2.0) in dotted numeric form without a leading dot, such
+	// as `^1\.3\.6\.1\.4\.1\.318\.1\.3\.4\.` (APC rack PDUs). SNMP profiles
+	// only.
+	SysObjectID string `yaml:"sys_object_id"`
 	// Points match the values of identification points by regular
 	// expression (point name to expression). Every entry must match.
 	Points map[string]string `yaml:"points"`
@@ -97,24 +106,53 @@ type Variant struct {
 	rng versionRange
 }
 
-// PointDef is one point of a profile.
+// PointDef is one point of a profile. Which fields apply depends on the
+// profile's protocol: Modbus points name a table, an address and a register
+// type; SNMP points name an instance OID (oid) or a table column (walk) and
+// an SNMP value type. The loader rejects the other protocol's fields, so
+// "required" is checked per protocol by the validator rather than by tags.
 type PointDef struct {
 	Name        string `yaml:"name" check:"required"`
 	Description string `yaml:"description"`
-	// Table is coil, discrete, input or holding.
-	Table   string `yaml:"table" check:"required"`
-	Address uint16 `yaml:"address" check:"required"`
-	// Type is bool, u16, s16, u32, s32, u64, s64, f32, f64 or string.
-	Type string `yaml:"type" check:"required"`
-	// Length is the register count of a string.
+	// Table is coil, discrete, input or holding (Modbus).
+	Table   string `yaml:"table"`
+	Address uint16 `yaml:"address"`
+	// Type is bool, u16, s16, u32, s32, u64, s64, f32, f64 or string for
+	// Modbus; integer, gauge, counter32, counter64, timeticks, string or oid
+	// for SNMP.
+	Type string `yaml:"type"`
+	// Length is the register count of a string (Modbus).
 	Length int `yaml:"length"`
-	// Order overrides the profile's word and byte order.
+	// Order overrides the profile's word and byte order (Modbus).
 	Order string `yaml:"order"`
+	// OID is the instance an SNMP scalar point reads with GET: a scalar's
+	// ".0" instance (1.3.6.1.2.1.33.1.2.4.0) or one row of a table.
+	OID string `yaml:"oid"`
+	// Walk is the table column an SNMP point walks: every row becomes a
+	// point named <name>.<row label>. With Sensor it is the table entry
+	// whose columns the sensor kind reads.
+	Walk string `yaml:"walk"`
+	// RowLabel is the column whose value names each row of Walk (ifName,
+	// an outlet name); without it the row index names it. Same table
+	// index as Walk.
+	RowLabel string `yaml:"row_label"`
+	// TrueValues turns an integer SNMP value into a bool: true when the
+	// value is one of these (TruthValue true(1), upsOutputSource battery(5)).
+	TrueValues []int64 `yaml:"true_values"`
+	// Contains turns a walked column of OID values into one bool: true
+	// while some row holds this OID (an RFC 1628 well-known alarm in
+	// upsAlarmDescr), whatever its row index.
+	Contains string `yaml:"contains"`
+	// Sensor names a computed point kind. "entity" reads the
+	// ENTITY-SENSOR-MIB entry Walk (type .1, scale .2, precision .3, value
+	// .4, oper status .5) and yields Value x 10^(3(Scale-9)) x 10^-Precision
+	// in the unit of the sensor type.
+	Sensor string `yaml:"sensor"`
 	// Scale multiplies the raw value (default 1), then Offset is added.
 	Scale  *float64 `yaml:"scale"`
 	Offset float64  `yaml:"offset"`
 	// Bit extracts one bit (0 = least significant) of an integer register
-	// value; the point is then a bool.
+	// value; the point is then a bool (Modbus).
 	Bit *int `yaml:"bit"`
 	// Enum names raw integer codes.
 	Enum map[int64]string `yaml:"enum"`
@@ -144,6 +182,25 @@ const (
 	Input    = "input"
 	Holding  = "holding"
 )
+
+// Protocols a profile can speak.
+const (
+	Modbus = "modbus"
+	SNMP   = "snmp"
+)
+
+// Protocols lists the known protocols.
+var Protocols = []string{Modbus, SNMP}
+
+// SNMP value types of a point. Integer covers Integer32 and enumerations,
+// gauge Gauge32/Unsigned32; both accept any 32-bit integer type on the
+// wire. Counters must arrive as their own type, because the rate point
+// depends on the counter's width. Timeticks (hundredths of a second) are
+// delivered in seconds before scale and offset.
+var SNMPTypes = []string{"integer", "gauge", "counter32", "counter64", "timeticks", "string", "oid"}
+
+// SensorEntity is the ENTITY-SENSOR-MIB point kind (sensor: entity).
+const SensorEntity = "entity"
 
 // Classes of device; rules select devices by class.
 var Classes = []string{"ups", "battery", "cooling", "fire", "pdu", "switch", "power", "sensor"}
@@ -177,12 +234,23 @@ func (p *PointDef) ScaleOr1() float64 {
 	return *p.Scale
 }
 
+// IsColumn reports whether the point walks a table column (SNMP), so it
+// expands to one point per row at poll time.
+func (p *PointDef) IsColumn() bool { return p.Walk != "" }
+
+// IsCounter reports whether the point is an SNMP counter, which also
+// yields a <name>.rate point.
+func (p *PointDef) IsCounter() bool { return p.Type == "counter32" || p.Type == "counter64" }
+
+// RateSuffix is appended to a counter point's name for its rate point.
+const RateSuffix = ".rate"
+
 // Kind returns the point kind the decoded value has.
 func (p *PointDef) Kind() point.Kind {
 	switch {
-	case p.Type == "bool" || p.Bit != nil || IsBitTable(p.Table):
+	case p.Type == "bool" || p.Bit != nil || IsBitTable(p.Table) || len(p.TrueValues) > 0 || p.Contains != "":
 		return point.Bool
-	case p.Type == "string":
+	case p.Type == "string" || p.Type == "oid":
 		return point.String
 	case len(p.Enum) > 0:
 		return point.Enum
@@ -205,7 +273,8 @@ type Resolved struct {
 }
 
 // Resolve applies the first variant whose range contains firmware. An empty
-// firmware selects the base profile.
+// firmware selects the base profile. Every resolved point gets its group
+// ("default" when unset) and, in a Modbus profile, its word order.
 func (p *Profile) Resolve(firmware string) *Resolved {
 	r := &Resolved{Profile: p, Firmware: firmware, Order: p.Modbus.Order, MaxGap: 8, MaxRegs: 125, MaxBits: 2000}
 	if r.Order == "" {
@@ -237,7 +306,7 @@ func (p *Profile) Resolve(firmware string) *Resolved {
 		r.Unreadable = append(r.Unreadable, r.Variant.Unreadable...)
 	}
 	for i := range r.Points {
-		if r.Points[i].Order == "" {
+		if r.Points[i].Order == "" && p.Protocol != SNMP {
 			r.Points[i].Order = r.Order
 		}
 		if r.Points[i].Group == "" {
@@ -300,16 +369,23 @@ func (r *Resolved) Groups() []string {
 	return out
 }
 
-// PointNames returns every point name any variant of the profile can have.
+// PointNames returns every point name any variant of the profile can have,
+// as a device config's points: list names them. An SNMP table column is
+// one name (the column's, not <name>.<row label>, which exists only at
+// poll time); an SNMP counter also has its <name>.rate.
 func (p *Profile) PointNames() map[string]bool {
 	names := map[string]bool{}
-	for _, pt := range p.Points {
-		names[pt.Name] = true
-	}
-	for _, v := range p.Variants {
-		for _, pt := range v.Points {
+	add := func(pts []PointDef) {
+		for _, pt := range pts {
 			names[pt.Name] = true
+			if pt.IsCounter() {
+				names[pt.Name+RateSuffix] = true
+			}
 		}
+	}
+	add(p.Points)
+	for _, v := range p.Variants {
+		add(v.Points)
 	}
 	return names
 }

@@ -71,7 +71,7 @@ func TestShippedLoad(t *testing.T) {
 				unr = append(slices.Clone(p.Unreadable), v.Unreadable...)
 				what = "variant " + v.Firmware
 			}
-			if errs := validatePoints(pts, unr, true); len(errs) > 0 {
+			if errs := validatePoints(pts, unr, true, p.pointProtocol()); len(errs) > 0 {
 				t.Errorf("%s %s: %v", p.Model, what, errs)
 			}
 		}
@@ -106,6 +106,12 @@ var requiredNames = map[string][][]string{
 		"crac.return_humidity", "crac.fan_speed", "crac.compressor",
 		"crac.chilled_water_temp", "crac.alarm.high_supply_temp",
 		"crac.alarm.unit_fault", "crac.alarm.sensor_fault", "crac.setpoint.return_low",
+	}},
+	"pdu": {{
+		"pdu.outlet.state", "pdu.outlet.command", "pdu.phase.current", "ident.model",
+	}},
+	"switch": {{
+		"if.oper_status", "if.admin_status", "if.in_octets", "if.out_octets", "ident.model",
 	}},
 	"fire": {
 		{
@@ -228,6 +234,16 @@ var canonical = map[string]struct {
 	"firepanel.zone1.alarm":        {point.Bool, []string{""}},
 	"crac.alarm.external_fire":     {point.Bool, []string{""}},
 	"ups.status.shutdown_imminent": {point.Bool, []string{""}},
+	"ups.output.source":            {point.Enum, []string{""}},
+	"pdu.outlet.state":             {point.Enum, []string{""}},
+	"pdu.outlet.command":           {point.Enum, []string{""}},
+	"pdu.outlet.current":           {point.Number, []string{"A"}},
+	"pdu.phase.current":            {point.Number, []string{"A"}},
+	"if.oper_status":               {point.Enum, []string{""}},
+	"if.admin_status":              {point.Enum, []string{""}},
+	"if.in_octets":                 {point.Number, []string{""}},
+	"if.out_octets":                {point.Number, []string{""}},
+	"agent.uptime":                 {point.Number, []string{"s"}},
 }
 
 func TestShippedCanonicalKindsAndUnits(t *testing.T) {
@@ -282,7 +298,18 @@ func checkSim(pt *PointDef) error {
 		if !ok {
 			return fmt.Errorf("sim %v is not a string", pt.Sim)
 		}
-		if len(s) > 2*pt.Length {
+		if pt.Type == "oid" {
+			if _, ok := ParseOID(s); !ok {
+				return fmt.Errorf("sim %q is not a numeric OID", s)
+			}
+			return nil
+		}
+		if isSNMP(pt) {
+			// An OCTET STRING (DisplayString) holds up to 255 characters.
+			if len(s) > 255 {
+				return fmt.Errorf("sim %q is longer than a DisplayString", s)
+			}
+		} else if len(s) > 2*pt.Length {
 			return fmt.Errorf("sim %q is longer than %d registers hold", s, pt.Length)
 		}
 		for _, r := range s {
@@ -316,13 +343,26 @@ func checkSim(pt *PointDef) error {
 		if pt.Type == "f32" || pt.Type == "f64" {
 			return nil
 		}
+		if pt.Type == "timeticks" {
+			raw *= 100 // hundredths of a second on the wire
+		}
 		if math.Abs(raw-math.Round(raw)) > 1e-6 {
 			return fmt.Errorf("sim %g is raw %g, not an integer at scale %g", f, raw, pt.ScaleOr1())
 		}
-		bits := 16 * pt.Width()
-		lo, hi := 0.0, math.Ldexp(1, bits)-1
-		if pt.Type[0] == 's' {
-			lo, hi = -math.Ldexp(1, bits-1), math.Ldexp(1, bits-1)-1
+		var lo, hi float64
+		switch {
+		case pt.Type == "integer":
+			lo, hi = math.MinInt32, math.MaxInt32
+		case pt.Type == "counter64":
+			lo, hi = 0, math.Ldexp(1, 64)-1
+		case isSNMP(pt):
+			lo, hi = 0, math.MaxUint32
+		default:
+			bits := 16 * pt.Width()
+			lo, hi = 0.0, math.Ldexp(1, bits)-1
+			if pt.Type[0] == 's' {
+				lo, hi = -math.Ldexp(1, bits-1), math.Ldexp(1, bits-1)-1
+			}
 		}
 		if raw < lo || raw > hi {
 			return fmt.Errorf("sim %g is raw %g, outside a %s", f, raw, pt.Type)
@@ -333,6 +373,9 @@ func checkSim(pt *PointDef) error {
 	}
 	return nil
 }
+
+// isSNMP reports whether pt is a point of an SNMP profile.
+func isSNMP(pt *PointDef) bool { return pt.OID != "" || pt.Walk != "" }
 
 func TestShippedSimValues(t *testing.T) {
 	for _, p := range shippedProfiles(t) {
@@ -356,7 +399,10 @@ func TestShippedSimValues(t *testing.T) {
 // simulator serves, so profile: auto works against facsim, and that the
 // firmware it reads selects the intended variant.
 func TestShippedIdentify(t *testing.T) {
-	noIdentify := map[string]bool{"liebert-icom-crac": true} // no identification registers known
+	noIdentify := map[string]bool{
+		"liebert-icom-crac":   true, // no identification registers known
+		"generic-switch-snmp": true, // sysObjectID names the vendor, not "a switch"
+	}
 	for _, p := range shippedProfiles(t) {
 		id := p.Identify
 		if id == nil {
@@ -366,6 +412,20 @@ func TestShippedIdentify(t *testing.T) {
 			continue
 		}
 		base := p.Resolve("")
+		// The agent answers sysObjectID with the sim of the profile's
+		// sysObjectID point, so that sys_object_id can match a served
+		// profile too.
+		if id.SysObjectID != "" {
+			var sim string
+			for _, pt := range base.Points {
+				if pt.OID == sysObjectIDOID {
+					sim, _ = pt.Sim.(string)
+				}
+			}
+			if !regexp.MustCompile(id.SysObjectID).MatchString(sim) {
+				t.Errorf("%s: identify.sys_object_id %q does not match the sim %q of a %s point", p.Model, id.SysObjectID, sim, sysObjectIDOID)
+			}
+		}
 		for name, expr := range id.Points {
 			pt, _ := base.Point(name)
 			text, ok := simText(pt)
@@ -426,6 +486,9 @@ func TestShippedIdentify(t *testing.T) {
 		}
 	}
 }
+
+// sysObjectIDOID is SNMPv2-MIB sysObjectID.0.
+const sysObjectIDOID = "1.3.6.1.2.1.1.2.0"
 
 func TestShippedHeaders(t *testing.T) {
 	for path, data := range shippedFiles(t) {
@@ -593,6 +656,82 @@ var badCases = []struct {
 		`testdata/bad/identify-device-id.yaml:6:3: identify.device_id.product_nmae: unknown identification object "product_nmae" (known: vendor, product_code, revision, vendor_url, product_name, model_name, user_application_name)`,
 		"testdata/bad/identify-device-id.yaml:6:3: identify.device_id.vendor: bad regular expression: error parsing regexp: missing closing ): `APC(`",
 		`testdata/bad/identify-device-id.yaml:6:3: identify.device_id: matching on device identification needs modbus.device_id: true`,
+	}},
+	// SNMP: the other protocol's fields are refused, each where it is.
+	{file: "snmp-modbus-fields.yaml", want: []string{
+		`testdata/bad/snmp-modbus-fields.yaml:6:5: points[0].oid: an snmp point needs oid: (one instance, such as 1.3.6.1.2.1.33.1.2.4.0) or walk: (a table column)`,
+		`testdata/bad/snmp-modbus-fields.yaml:7:5: points[0].table: table is a modbus field; an snmp point names oid: (one instance) or walk: (a table column)`,
+		`testdata/bad/snmp-modbus-fields.yaml:8:5: points[0].address: address is a modbus field; an snmp point names oid: (one instance) or walk: (a table column)`,
+		`testdata/bad/snmp-modbus-fields.yaml:9:5: points[0].type: unknown snmp type "u16" (known: integer, gauge, counter32, counter64, timeticks, string, oid); u16 is a modbus register type`,
+		`testdata/bad/snmp-modbus-fields.yaml:10:5: points[0].order: order is a modbus field; an snmp point names oid: (one instance) or walk: (a table column)`,
+		`testdata/bad/snmp-modbus-fields.yaml:14:5: points[1].bit: bit is a modbus field; an snmp point names oid: (one instance) or walk: (a table column)`,
+		`testdata/bad/snmp-modbus-fields.yaml:15:5: points[2].oid: an snmp point needs oid: (one instance, such as 1.3.6.1.2.1.33.1.2.4.0) or walk: (a table column)`,
+		`testdata/bad/snmp-modbus-fields.yaml:17:5: points[2].length: length is a modbus field; an snmp point names oid: (one instance) or walk: (a table column)`,
+	}},
+	{file: "modbus-snmp-fields.yaml", want: []string{
+		`testdata/bad/modbus-snmp-fields.yaml:6:5: points[0].table: missing required field "table"`,
+		`testdata/bad/modbus-snmp-fields.yaml:6:5: points[0].address: missing required field "address"`,
+		`testdata/bad/modbus-snmp-fields.yaml:7:5: points[0].oid: oid is an snmp field; this profile speaks modbus`,
+		`testdata/bad/modbus-snmp-fields.yaml:13:5: points[1].walk: walk is an snmp field; this profile speaks modbus`,
+		`testdata/bad/modbus-snmp-fields.yaml:14:5: points[1].row_label: row_label is an snmp field; this profile speaks modbus`,
+		`testdata/bad/modbus-snmp-fields.yaml:15:5: points[1].true_values: true_values is an snmp field; this profile speaks modbus`,
+	}},
+	{file: "snmp-bad-oid.yaml", want: []string{
+		`testdata/bad/snmp-bad-oid.yaml:6:27: points[0].oid: OID ".1.3.6.1.2.1.1.3.0" must not start with a dot: write 1.3.6.1.2.1.1.3.0`,
+		`testdata/bad/snmp-bad-oid.yaml:7:24: points[1].oid: OID "upsBatteryStatus.0" is not numeric and dotted, such as 1.3.6.1.2.1.1.3.0 (MIB names are not resolved: give the numeric OID)`,
+		`testdata/bad/snmp-bad-oid.yaml:8:23: points[2].oid: OID "1.3.6.01.2" is not numeric and dotted, such as 1.3.6.1.2.1.1.3.0`,
+		`testdata/bad/snmp-bad-oid.yaml:9:23: points[3].oid: OID "1" is not numeric and dotted, such as 1.3.6.1.2.1.1.3.0`,
+		`testdata/bad/snmp-bad-oid.yaml:10:25: points[4].oid: OID "3.1.2" is not numeric and dotted, such as 1.3.6.1.2.1.1.3.0`,
+		`testdata/bad/snmp-bad-oid.yaml:11:44: points[5].walk: oid and walk exclude each other: oid reads one instance, walk every row of a column`,
+		`testdata/bad/snmp-bad-oid.yaml:12:58: points[6].row_label: row_label names the rows of a walked column; this point reads one instance`,
+		`testdata/bad/snmp-bad-oid.yaml:13:52: points[7].row_label: OID "ifName" is not numeric and dotted, such as 1.3.6.1.2.1.1.3.0 (MIB names are not resolved: give the numeric OID)`,
+		`testdata/bad/snmp-bad-oid.yaml:14:5: points[8].oid: an snmp point needs oid: (one instance, such as 1.3.6.1.2.1.33.1.2.4.0) or walk: (a table column)`,
+	}},
+	{file: "snmp-types.yaml", want: []string{
+		`testdata/bad/snmp-types.yaml:6:52: points[0].type: unknown snmp type "int32" (known: integer, gauge, counter32, counter64, timeticks, string, oid)`,
+		`testdata/bad/snmp-types.yaml:7:51: points[1].type: unknown snmp type "s16" (known: integer, gauge, counter32, counter64, timeticks, string, oid); s16 is a modbus register type`,
+		`testdata/bad/snmp-types.yaml:8:5: points[2].type: missing required field "type"`,
+		`testdata/bad/snmp-types.yaml:9:68: points[3].enum: enum names apply to integer and gauge values only, this point is a string`,
+		`testdata/bad/snmp-types.yaml:10:76: points[4].true_values: true_values apply to integer and gauge values only, this point is a counter32`,
+		`testdata/bad/snmp-types.yaml:11:73: points[5].true_values: true_values and enum exclude each other: the point is either a bool or an enum`,
+		`testdata/bad/snmp-types.yaml:12:70: points[6].true_values: true_values needs at least one value`,
+		`testdata/bad/snmp-types.yaml:13:72: points[7].absent: absent value 4294967295 is outside -2147483648..2147483647 of snmp type integer`,
+		`testdata/bad/snmp-types.yaml:14:67: points[8].absent: absent applies to integer values, not to a string`,
+		`testdata/bad/snmp-types.yaml:15:79: points[9].contains: contains compares OID values: needs type: oid, got "integer"`,
+		`testdata/bad/snmp-types.yaml:16:75: points[10].contains: contains looks for a value among the rows of a walked column: needs walk:`,
+		`testdata/bad/snmp-types.yaml:17:91: points[11].scale: scale, offset, min and max apply to numbers only, this point is a bool`,
+	}},
+	{file: "snmp-sensor.yaml", want: []string{
+		`testdata/bad/snmp-sensor.yaml:9:5: points[0].type: sensor: entity takes type, scale and unit from the ENTITY-SENSOR-MIB columns: drop type`,
+		`testdata/bad/snmp-sensor.yaml:10:5: points[0].scale: sensor: entity takes type, scale and unit from the ENTITY-SENSOR-MIB columns: drop scale`,
+		`testdata/bad/snmp-sensor.yaml:11:5: points[0].unit: sensor: entity takes type, scale and unit from the ENTITY-SENSOR-MIB columns: drop unit`,
+		`testdata/bad/snmp-sensor.yaml:14:5: points[1].sensor: unknown sensor kind "cisco" (known: entity)`,
+		`testdata/bad/snmp-sensor.yaml:17:5: points[2].sensor: sensor: entity walks a table: needs walk: with the table entry, such as 1.3.6.1.2.1.99.1.1.1`,
+	}},
+	{file: "snmp-identify.yaml", want: []string{
+		`testdata/bad/snmp-identify.yaml:6:3: identify.device_id: device_id (Modbus Read Device Identification) applies to modbus profiles; an snmp profile matches sys_object_id or points`,
+		"testdata/bad/snmp-identify.yaml:7:3: identify.sys_object_id: bad regular expression: error parsing regexp: missing closing ): `^1\\.3\\.6\\.1\\.4\\.1\\.318\\.(1`",
+		`testdata/bad/snmp-identify.yaml:8:3: identify.points.pdu.outlet.state: point "pdu.outlet.state" walks a table column; identification reads single instances (oid:)`,
+		`testdata/bad/snmp-identify.yaml:10:3: identify.firmware: device_id.revision applies to modbus profiles; name a base point such as ident.firmware`,
+	}},
+	{file: "snmp-modbus-sections.yaml", want: []string{
+		`testdata/bad/snmp-modbus-sections.yaml:5:1: modbus: modbus applies to modbus profiles only, this profile speaks snmp`,
+		`testdata/bad/snmp-modbus-sections.yaml:6:1: unreadable: unreadable applies to modbus profiles only, this profile speaks snmp`,
+		`testdata/bad/snmp-modbus-sections.yaml:9:3: identify: identify needs sys_object_id or points to match`,
+		`testdata/bad/snmp-modbus-sections.yaml:14:5: variants[0].unreadable: unreadable applies to modbus profiles only, this profile speaks snmp`,
+		`testdata/bad/snmp-modbus-sections.yaml:17:9: variants[0].points[0].oid: an snmp point needs oid: (one instance, such as 1.3.6.1.2.1.33.1.2.4.0) or walk: (a table column)`,
+		`testdata/bad/snmp-modbus-sections.yaml:17:29: variants[0].points[0].table: table is a modbus field; an snmp point names oid: (one instance) or walk: (a table column)`,
+		`testdata/bad/snmp-modbus-sections.yaml:17:45: variants[0].points[0].address: address is a modbus field; an snmp point names oid: (one instance) or walk: (a table column)`,
+		`testdata/bad/snmp-modbus-sections.yaml:17:57: variants[0].points[0].type: unknown snmp type "u16" (known: integer, gauge, counter32, counter64, timeticks, string, oid); u16 is a modbus register type`,
+	}},
+	{file: "modbus-sys-object-id.yaml", want: []string{
+		`testdata/bad/modbus-sys-object-id.yaml:6:3: identify.sys_object_id: sys_object_id applies to snmp profiles; a modbus profile matches device_id or points`,
+		`testdata/bad/modbus-sys-object-id.yaml:6:3: identify: identify needs device_id or points to match`,
+	}},
+	// A misspelt protocol is one error: the points' oid keys select the
+	// SNMP rules, so they are not also reported as foreign fields.
+	{file: "protocol-typo.yaml", want: []string{
+		`testdata/bad/protocol-typo.yaml:3:1: protocol: unknown protocol "smnp" (known: modbus, snmp)`,
 	}},
 	// yaml.v3 reports a tab in the indentation one line early.
 	{file: "syntax-error.yaml", nilProf: true, want: []string{
@@ -940,7 +1079,7 @@ func FuzzParse(f *testing.F) {
 		for _, v := range p.Variants {
 			r := p.Resolve(strings.TrimLeft(v.Firmware, "<>= "))
 			for _, pt := range r.Points {
-				if pt.Order == "" || pt.Group == "" {
+				if (pt.Order == "" && p.Protocol != SNMP) || pt.Group == "" {
 					t.Fatalf("resolved point %s without order or group", pt.Name)
 				}
 			}
@@ -959,5 +1098,170 @@ func TestParseUnnamed(t *testing.T) {
 	want := `:9:5: points[0].type: a bool in a register table needs bit: N`
 	if len(errs) != 1 || errs[0].Error() != want {
 		t.Errorf("Parse(\"\") = %v, want %s", errs, want)
+	}
+}
+
+// TestSNMPResolve checks Resolve, PointNames and GroupNames on an SNMP
+// profile: columns and counters keep their definition names (rows and
+// rates exist at poll time), counters add <name>.rate, no word order is
+// set, and variants work as for Modbus.
+func TestSNMPResolve(t *testing.T) {
+	p := loadFixture(t, "testdata/good/snmp-ups.yaml")
+	names := p.PointNames()
+	for _, n := range []string{"ups.output.load", "ups.input.line_bads", "ups.input.line_bads.rate", "if.in_octets", "if.in_octets.rate", "switch.sensor", "ups.output.power", "ups.output.power.rate"} {
+		if !names[n] {
+			t.Errorf("PointNames lacks %s", n)
+		}
+	}
+	for _, n := range []string{"ups.output.load.1", "battery.charge.rate", "ups.output.load.rate"} {
+		if names[n] {
+			t.Errorf("PointNames has %s", n)
+		}
+	}
+	if g := p.GroupNames(); !g["default"] || !g["inventory"] || !g["safety"] || len(g) != 3 {
+		t.Errorf("GroupNames() = %v", g)
+	}
+	tests := []struct {
+		firmware string
+		names    []string
+		charge   string // type of battery.charge
+	}{
+		{"", []string{"ident.model", "ident.agent_firmware", "battery.charge", "battery.runtime", "ups.output.source", "ups.status.on_battery", "ups.output.load", "ups.input.line_bads", "ups.alarm.on_battery", "if.in_octets", "switch.sensor"}, "integer"},
+		{"v6.2.1", []string{"ident.model", "ident.agent_firmware", "battery.charge", "battery.runtime", "ups.output.source", "ups.status.on_battery", "ups.output.load", "ups.alarm.on_battery", "if.in_octets", "switch.sensor", "ups.output.power"}, "gauge"},
+	}
+	for _, tc := range tests {
+		r := p.Resolve(tc.firmware)
+		var got []string
+		for _, pt := range r.Points {
+			got = append(got, pt.Name)
+			if pt.Order != "" {
+				t.Errorf("%q: %s has order %q in an snmp profile", tc.firmware, pt.Name, pt.Order)
+			}
+			if pt.Group == "" {
+				t.Errorf("%q: %s has no group", tc.firmware, pt.Name)
+			}
+		}
+		if !slices.Equal(got, tc.names) {
+			t.Errorf("%q: points %v, want %v", tc.firmware, got, tc.names)
+		}
+		if c, _ := r.Point("battery.charge"); c.Type != tc.charge {
+			t.Errorf("%q: battery.charge is a %s, want %s", tc.firmware, c.Type, tc.charge)
+		}
+		if g := r.Groups(); !slices.Equal(g, []string{"default", "inventory", "safety"}) {
+			t.Errorf("%q: Groups() = %v", tc.firmware, g)
+		}
+	}
+}
+
+// TestSNMPKinds checks the kind each SNMP point definition produces.
+func TestSNMPKinds(t *testing.T) {
+	r := loadFixture(t, "testdata/good/snmp-ups.yaml").Resolve("")
+	want := map[string]point.Kind{
+		"ident.model": point.String, "battery.charge": point.Number, "battery.runtime": point.Number,
+		"ups.output.source": point.Enum, "ups.status.on_battery": point.Bool, "ups.output.load": point.Number,
+		"ups.input.line_bads": point.Number, "ups.alarm.on_battery": point.Bool, "if.in_octets": point.Number,
+		"switch.sensor": point.Number,
+	}
+	for name, k := range want {
+		pt, ok := r.Point(name)
+		if !ok {
+			t.Errorf("no point %s", name)
+			continue
+		}
+		if got := pt.Kind(); got != k {
+			t.Errorf("%s: kind %s, want %s", name, got, k)
+		}
+	}
+	for name, col := range map[string]bool{"battery.charge": false, "ups.output.load": true, "ups.alarm.on_battery": true, "switch.sensor": true} {
+		if pt, _ := r.Point(name); pt.IsColumn() != col {
+			t.Errorf("%s: IsColumn() = %v, want %v", name, !col, col)
+		}
+	}
+}
+
+func TestParseOID(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []uint32
+	}{
+		{"1.3.6.1.2.1.1.3.0", []uint32{1, 3, 6, 1, 2, 1, 1, 3, 0}},
+		{"0.0", []uint32{0, 0}},
+		{"2.999.4294967295", []uint32{2, 999, 4294967295}},
+		{"1.3.6.1.4.1.318.1.1.26.9.2.3.1.5", []uint32{1, 3, 6, 1, 4, 1, 318, 1, 1, 26, 9, 2, 3, 1, 5}},
+		{"", nil}, {"1", nil}, {".1.3", nil}, {"1.3.", nil}, {"1..3", nil}, {"1.03", nil},
+		{"3.1", nil}, {"1.40", nil}, {"1.3.4294967296", nil}, {"1.3.x", nil}, {"1.3.-1", nil}, {"1.3. 6", nil},
+	}
+	for _, tc := range tests {
+		got, ok := ParseOID(tc.in)
+		if ok != (tc.want != nil) || !slices.Equal(got, tc.want) {
+			t.Errorf("ParseOID(%q) = %v, %v; want %v", tc.in, got, ok, tc.want)
+		}
+	}
+}
+
+// TestAPCSnmpKeepsRFC1628 keeps the APC SNMP profile's copy of the RFC 1628
+// points identical to the generic profile (apart from identification,
+// which the APC profile reads from PowerNet, and simulator values).
+func TestAPCSnmpKeepsRFC1628(t *testing.T) {
+	r, err := Shipped()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rfc, _ := r.Get("rfc1628-ups-snmp")
+	apc, _ := r.Get("apc-smart-ups-snmp")
+	if rfc == nil || apc == nil {
+		t.Fatal("rfc1628-ups-snmp or apc-smart-ups-snmp not shipped")
+	}
+	bound := func(f *float64) string {
+		if f == nil {
+			return "-"
+		}
+		return fmt.Sprint(*f)
+	}
+	key := func(pt PointDef) string {
+		return fmt.Sprintf("%s %s %s %s %s %v %s %v %v %v %s %s %s %s %v %v", pt.OID, pt.Walk, pt.RowLabel, pt.Type, pt.Contains,
+			pt.TrueValues, pt.Sensor, pt.ScaleOr1(), pt.Offset, pt.Enum, pt.Unit, pt.Group, bound(pt.Min), bound(pt.Max), pt.Absent, pt.Writable)
+	}
+	ar := apc.Resolve("")
+	for _, pt := range rfc.Points {
+		if pt.Name == "ident.model" || pt.Name == "ident.firmware" {
+			continue
+		}
+		got, ok := ar.Point(pt.Name)
+		if !ok {
+			t.Errorf("apc-smart-ups-snmp lacks %s", pt.Name)
+			continue
+		}
+		pt.Group = cmpOr(pt.Group, "default")
+		if key(*got) != key(pt) {
+			t.Errorf("%s differs:\n apc %s\n rfc %s", pt.Name, key(*got), key(pt))
+		}
+	}
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// TestShippedWritableOnlyOutlets keeps writable points to PDU outlets, the
+// only thing the load-shed controller may drive.
+func TestShippedWritableOnlyOutlets(t *testing.T) {
+	n := 0
+	for _, p := range shippedProfiles(t) {
+		for _, pt := range allPoints(p) {
+			if !pt.Writable {
+				continue
+			}
+			n++
+			if p.Class != "pdu" || !strings.HasPrefix(pt.Name, "pdu.outlet.") {
+				t.Errorf("%s %s: only PDU outlet points may be writable", p.Model, pt.Name)
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no shipped profile has a writable outlet point")
 	}
 }

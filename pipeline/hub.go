@@ -9,15 +9,48 @@ import (
 	"github.com/facgw/facgw/internal/point"
 )
 
-// Hub receives every batch of points, keeps State current and fans batches
-// out to subscribers. Publish never blocks: a subscriber whose queue is
-// full loses the batch and the loss is counted (durable consumers keep
-// their own outbox on disk and so must drain promptly into it).
+// Hub receives every batch of points, keeps State current and hands
+// batches on. Durable sinks (the MQTT fan-out, the history sink) are called
+// synchronously, so a reading that was taken is in their outboxes on disk
+// before Publish returns and cannot be lost to a full queue; they must be
+// fast (an append, no network). Subscribers get batches through bounded
+// queues: Publish never blocks on them, a full queue loses the batch and
+// the loss is counted; they are for consumers that only need the latest
+// state (the live page, later rules fed from State).
 type Hub struct {
 	State *State
 
-	mu   sync.RWMutex
-	subs []*Subscription
+	mu    sync.RWMutex
+	subs  []*Subscription
+	sinks []*sink
+}
+
+type sink struct {
+	name   string
+	write  func([]point.Point) error
+	errors atomic.Uint64
+	onErr  func(name string, err error)
+}
+
+// AddSink adds a durable consumer, called synchronously for every batch
+// from the polling goroutines (concurrently for different schedules, so it
+// must be safe for concurrent use). onErr, if not nil, is told of each
+// failed write; failures are also counted (SinkErrors).
+func (h *Hub) AddSink(name string, write func([]point.Point) error, onErr func(name string, err error)) {
+	h.mu.Lock()
+	h.sinks = append(h.sinks, &sink{name: name, write: write, onErr: onErr})
+	h.mu.Unlock()
+}
+
+// SinkErrors returns failed writes per sink name.
+func (h *Hub) SinkErrors() map[string]uint64 {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := map[string]uint64{}
+	for _, s := range h.sinks {
+		out[s.name] = s.errors.Load()
+	}
+	return out
 }
 
 // Subscription is one consumer's bounded queue of batches.
@@ -55,6 +88,14 @@ func (h *Hub) Publish(pts []point.Point, interval time.Duration) {
 func (h *Hub) fanout(pts []point.Point) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
+	for _, s := range h.sinks {
+		if err := s.write(pts); err != nil {
+			s.errors.Add(1)
+			if s.onErr != nil {
+				s.onErr(s.name, err)
+			}
+		}
+	}
 	for _, s := range h.subs {
 		select {
 		case s.C <- pts:

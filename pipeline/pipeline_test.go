@@ -122,3 +122,57 @@ func TestPollerDeadlineBoundsPoll(t *testing.T) {
 	cancel()
 	<-done
 }
+
+func TestHubSinksAreSynchronous(t *testing.T) {
+	h := NewHub(NewState(3))
+	var got [][]point.Point
+	var failed []string
+	h.AddSink("ok", func(pts []point.Point) error { got = append(got, pts); return nil }, nil)
+	h.AddSink("broken", func([]point.Point) error { return context.DeadlineExceeded }, func(name string, err error) { failed = append(failed, name) })
+	for i := 0; i < 3; i++ {
+		h.Publish([]point.Point{{Device: "d", Name: "a", Num: float64(i)}}, time.Second)
+	}
+	if len(got) != 3 || got[2][0].Num != 2 {
+		t.Fatalf("sink got %v, want 3 batches in order", got)
+	}
+	if e := h.SinkErrors(); e["broken"] != 3 || e["ok"] != 0 || len(failed) != 3 {
+		t.Errorf("got errors %v and %d callbacks, want broken=3", e, len(failed))
+	}
+}
+
+// countSource counts polls.
+type countSource struct{ polls atomic.Int64 }
+
+func (c *countSource) ID() string { return "c" }
+func (c *countSource) Poll(ctx context.Context, group string) []point.Point {
+	c.polls.Add(1)
+	return []point.Point{{Device: "c", Name: "x"}}
+}
+
+func TestPollerTrigger(t *testing.T) {
+	src := &countSource{}
+	p := NewPoller(func([]point.Point, time.Duration) {})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	// An hour-long interval: every poll after the first tick is a trigger.
+	go func() { p.Run(ctx, []Schedule{{Source: src, Group: "g", Interval: time.Hour}}); close(done) }()
+	for !p.Trigger("c") {
+		time.Sleep(time.Millisecond)
+	}
+	for src.polls.Load() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	p.Trigger("c")
+	for src.polls.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	<-done
+	st := p.Stats()[0]
+	if st.Triggered < 2 || st.Overruns != 0 {
+		t.Errorf("got %d triggered polls and %d overruns, want at least 2 and 0", st.Triggered, st.Overruns)
+	}
+	if p.Trigger("nobody") {
+		t.Error("Trigger of an unknown device reported schedules")
+	}
+}

@@ -46,6 +46,8 @@ type Stats struct {
 	LastDuration time.Duration `json:"last_duration_ns"`
 	LastBad      int           `json:"last_bad_points"`
 	LastPoints   int           `json:"last_points"`
+	// Triggered counts polls made at once on Trigger (an SNMP trap).
+	Triggered uint64 `json:"triggered"`
 }
 
 // Poller runs schedules, one goroutine each, and hands every poll's points
@@ -56,13 +58,30 @@ type Poller struct {
 
 	mu    sync.Mutex
 	stats map[string]*Stats
+	kicks map[string][]chan struct{} // device -> one per schedule
 }
 
 // NewPoller returns a poller that calls sink with each poll's points and
 // the schedule's interval. sink is called from the polling goroutines,
 // concurrently, and must not block for long (Hub.Publish does not).
 func NewPoller(sink func(pts []point.Point, interval time.Duration)) *Poller {
-	return &Poller{sink: sink, stats: map[string]*Stats{}}
+	return &Poller{sink: sink, stats: map[string]*Stats{}, kicks: map[string][]chan struct{}{}}
+}
+
+// Trigger asks every schedule of device to poll now instead of at its next
+// tick (an SNMP trap said something changed). It never blocks: a schedule
+// that is polling or already triggered polls once more when done. It
+// reports whether the device has schedules.
+func (p *Poller) Trigger(device string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, k := range p.kicks[device] {
+		select {
+		case k <- struct{}{}:
+		default:
+		}
+	}
+	return len(p.kicks[device]) > 0
 }
 
 // Run polls until ctx ends, then waits for in-flight polls to return.
@@ -72,13 +91,15 @@ func (p *Poller) Run(ctx context.Context, scheds []Schedule) {
 	var wg sync.WaitGroup
 	for _, s := range scheds {
 		st := &Stats{Device: s.Source.ID(), Group: s.Group, Interval: s.Interval}
+		kick := make(chan struct{}, 1)
 		p.mu.Lock()
 		p.stats[st.Device+"/"+st.Group] = st
+		p.kicks[st.Device] = append(p.kicks[st.Device], kick)
 		p.mu.Unlock()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p.loop(ctx, s, st)
+			p.loop(ctx, s, st, kick)
 		}()
 	}
 	wg.Wait()
@@ -90,19 +111,24 @@ func spread(key string, interval time.Duration) time.Duration {
 	return time.Duration(h.Sum64() % uint64(interval))
 }
 
-func (p *Poller) loop(ctx context.Context, s Schedule, st *Stats) {
+func (p *Poller) loop(ctx context.Context, s Schedule, st *Stats, kick <-chan struct{}) {
 	deadline := s.Deadline
 	if deadline <= 0 {
 		deadline = s.Interval
 	}
-	t := time.NewTimer(spread(st.Device+"/"+s.Group, s.Interval))
+	// Ticks fall on the grid first+k*interval. A triggered poll happens
+	// between ticks and leaves the grid where it was.
+	next := time.Now().Add(spread(st.Device+"/"+s.Group, s.Interval))
+	t := time.NewTimer(time.Until(next))
 	defer t.Stop()
-	next := time.Now()
 	for {
+		triggered := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-kick:
+			triggered = true
 		}
 		start := time.Now()
 		pctx, cancel := context.WithTimeout(ctx, deadline)
@@ -119,10 +145,11 @@ func (p *Poller) loop(ctx context.Context, s Schedule, st *Stats) {
 			}
 		}
 		p.sink(pts, s.Interval)
-		// Next tick on the grid start+k*interval; ticks that passed while
-		// the poll ran are overruns, skipped rather than run late in a
-		// burst.
-		next = next.Add(s.Interval)
+		// Ticks that passed while the poll ran are overruns, skipped
+		// rather than run late in a burst.
+		if !triggered {
+			next = next.Add(s.Interval)
+		}
 		var missed uint64
 		now := time.Now()
 		for !next.After(now) {
@@ -131,6 +158,9 @@ func (p *Poller) loop(ctx context.Context, s Schedule, st *Stats) {
 		}
 		p.mu.Lock()
 		st.Cycles++
+		if triggered {
+			st.Triggered++
+		}
 		st.Overruns += missed
 		st.LastStart, st.LastDuration, st.LastBad, st.LastPoints = start.UTC(), dur, bad, len(pts)
 		p.mu.Unlock()

@@ -12,8 +12,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	profiles "github.com/facgw/facgw/firmware-profiles"
@@ -122,16 +124,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var simURL string
+	var di *demoInfo
 	if *demo {
-		url, err := startDemo(ctx, cfg, *facility, log)
-		if err != nil {
+		if di, err = startDemo(ctx, cfg, *facility, log); err != nil {
 			fmt.Fprintln(stderr, "facgw:", err)
 			return 1
 		}
-		simURL = url
 	}
-	gw, err := gateway.New(cfg, reg, log)
+	gw, err := gateway.New(cfg, reg, gateway.Options{Log: log, Version: version})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -140,9 +140,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "\nfacgw %s: site %s, gateway %s\n", version, cfg.Site, cfg.Gateway)
 		fmt.Fprintf(stdout, "  live page:      http://%s/\n", gw.HTTPAddr())
 		fmt.Fprintf(stdout, "  state (JSON):   http://%s/api/v1/state\n", gw.HTTPAddr())
-		if simURL != "" {
-			fmt.Fprintf(stdout, "  simulator API:  %s/api/devices  (scenarios: POST %s/api/scenario)\n", simURL, simURL)
-			fmt.Fprintf(stdout, "  try:  curl -d '{\"device\":\"bms-rack1\",\"scenario\":\"thermal-runaway\"}' %s/api/scenario\n", simURL)
+		fmt.Fprintf(stdout, "  metrics:        http://%s/metrics\n", gw.HTTPAddr())
+		if di != nil {
+			for _, b := range di.brokers {
+				name, addr, _ := strings.Cut(b, "=")
+				host, port, _ := net.SplitHostPort(addr)
+				fmt.Fprintf(stdout, "  MQTT broker %s:  %s   (mosquitto_sub -h %s -p %s -t '%s/#' -v)\n", name, addr, host, port, cfg.MQTT.Prefix)
+			}
+			fmt.Fprintf(stdout, "  simulator API:  %s/api/devices  (scenarios: POST %s/api/scenario)\n", di.simURL, di.simURL)
+			fmt.Fprintf(stdout, "  try:  curl -d '{\"device\":\"bms-rack1\",\"scenario\":\"thermal-runaway\"}' %s/api/scenario\n", di.simURL)
 		}
 		fmt.Fprintln(stdout, "Ctrl-C to stop.")
 	})

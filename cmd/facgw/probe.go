@@ -12,6 +12,7 @@ import (
 	"time"
 
 	mbdrv "github.com/facgw/facgw/drivers/modbus"
+	snmpdrv "github.com/facgw/facgw/drivers/snmp"
 	profiles "github.com/facgw/facgw/firmware-profiles"
 	"github.com/facgw/facgw/internal/point"
 )
@@ -29,6 +30,7 @@ func probe(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: facgw probe [-json] [-profile NAME|FILE] [-firmware V] URL")
 		fmt.Fprintln(stderr, "  URL: modbus-tcp://HOST:PORT?unit=N  or  modbus-rtu:///dev/ttyUSB0?baud=9600&parity=E&unit=N")
+		fmt.Fprintln(stderr, "       snmp://HOST:161?version=2c&community=public  or  snmp://USER@HOST:161?version=3&auth=SHA-256&authpass=..&priv=AES&privpass=..")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -36,11 +38,6 @@ func probe(args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
-		return 2
-	}
-	target, err := mbdrv.ParseURL(fs.Arg(0))
-	if err != nil {
-		fmt.Fprintln(stderr, "facgw probe:", err)
 		return 2
 	}
 	reg, err := profiles.Shipped()
@@ -54,28 +51,27 @@ func probe(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	cfg := mbdrv.DeviceConfig{ID: "probe", Unit: target.Unit, Firmware: *firmware, Registry: reg, Retries: 1}
+	var profile *profiles.Profile
 	switch {
 	case *prof == "":
-		cfg.Auto = true
 	case strings.HasSuffix(*prof, ".yaml") || strings.HasSuffix(*prof, ".yml"):
-		p, err := reg.AddFile(*prof)
-		if err != nil {
+		if profile, err = reg.AddFile(*prof); err != nil {
 			fmt.Fprintln(stderr, "facgw probe:", err)
 			return 1
 		}
-		cfg.Profile = p
 	default:
-		p, ok := reg.Get(*prof)
-		if !ok {
+		var ok bool
+		if profile, ok = reg.Get(*prof); !ok {
 			fmt.Fprintf(stderr, "facgw probe: unknown profile %q (see facgw profiles)\n", *prof)
 			return 2
 		}
-		cfg.Profile = p
 	}
-	conn := target.Conn()
-	defer conn.Close()
-	dev := mbdrv.NewDevice(cfg, conn)
+	dev, closeDev, err := probeDevice(fs.Arg(0), profile, *firmware, reg)
+	if err != nil {
+		fmt.Fprintln(stderr, "facgw probe:", err)
+		return 2
+	}
+	defer closeDev()
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	// The first poll identifies the device when needed; then every group.
@@ -165,4 +161,40 @@ func listProfiles(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return 0
+}
+
+// probeable is what probe needs of a driver's device.
+type probeable interface {
+	Poll(ctx context.Context, group string) []point.Point
+	Resolved() *profiles.Resolved
+}
+
+// probeDevice builds a device for a URL: modbus-tcp://, modbus-rtu:// or
+// snmp://. profile nil means identify it.
+func probeDevice(raw string, profile *profiles.Profile, firmware string, reg *profiles.Registry) (probeable, func(), error) {
+	if strings.HasPrefix(raw, "snmp://") {
+		cfg, err := snmpdrv.ParseURL(raw)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg.ID, cfg.Profile, cfg.Auto, cfg.Firmware, cfg.Registry = "probe", profile, profile == nil, firmware, reg
+		if profile != nil && profile.Protocol != "snmp" {
+			return nil, nil, fmt.Errorf("profile %s speaks %s, not snmp", profile.Model, profile.Protocol)
+		}
+		if err := cfg.Validate(); err != nil {
+			return nil, nil, err
+		}
+		d := snmpdrv.NewDevice(cfg)
+		return d, func() { d.Close() }, nil
+	}
+	target, err := mbdrv.ParseURL(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	if profile != nil && profile.Protocol != "modbus" {
+		return nil, nil, fmt.Errorf("profile %s speaks %s, not modbus", profile.Model, profile.Protocol)
+	}
+	conn := target.Conn()
+	d := mbdrv.NewDevice(mbdrv.DeviceConfig{ID: "probe", Unit: target.Unit, Profile: profile, Auto: profile == nil, Firmware: firmware, Registry: reg, Retries: 1}, conn)
+	return d, func() { conn.Close() }, nil
 }

@@ -95,6 +95,12 @@ type Config struct {
 	Defaults Defaults `yaml:"defaults"`
 	// Devices are the devices to poll; there must be at least one.
 	Devices []Device `yaml:"devices"`
+	// MQTT publishes telemetry to redundant brokers; optional.
+	MQTT *MQTT `yaml:"mqtt"`
+	// Influx writes history to a time-series database; optional.
+	Influx *Influx `yaml:"influx"`
+	// Traps receives SNMP traps and informs; optional.
+	Traps *Traps `yaml:"traps"`
 	// Pos locates the top-level mapping for error messages.
 	Pos strictyaml.Pos `json:"-"`
 
@@ -155,6 +161,9 @@ type Device struct {
 	Address string `yaml:"address"`
 	// Serial configures the line, for TransportRTU only.
 	Serial *Serial `yaml:"serial"`
+	// SNMP configures the agent's version and credentials, for
+	// TransportSNMP only.
+	SNMP *SNMP `yaml:"snmp"`
 	// Unit is the Modbus unit id: 0..255 over TCP, 1..247 on a serial
 	// line. Default DefaultUnit.
 	Unit int `yaml:"unit"`
@@ -356,12 +365,14 @@ func parse(file string, data []byte, reg *profiles.Registry, addDir func(string)
 		}
 	}
 	c.loadProfiles(addDir)
-	c.check()
+	// Secrets first: the semantic checks look at their values (an SNMPv3
+	// passphrase's length).
 	var walkErrs strictyaml.Errors
 	resolveSecrets(reflect.ValueOf(cfg), "", file, c.dir, &walkErrs, &cfg.Warnings)
 	for _, e := range walkErrs {
 		c.add(e)
 	}
+	c.check()
 	cfg.Warnings.Sort()
 	if len(c.errs) > 0 {
 		return nil, c.errs.Err()
@@ -476,6 +487,8 @@ func (c *checker) check() {
 	}
 	c.uniqueIDs()
 	c.sharedConnections()
+	c.publishing()
+	c.traps()
 }
 
 // subAt locates field of a sub-mapping, falling back to the parent's key when
@@ -618,11 +631,11 @@ func (c *checker) profile(d *Device) {
 			c.add(p.At("firmware", "firmware cannot be pinned with profile auto, which identifies it"))
 		}
 		for _, prof := range c.reg.List() {
-			if prof.Identify != nil {
+			if prof.Identify != nil && (d.Transport == "" || prof.Protocol == Protocol(d.Transport)) {
 				return
 			}
 		}
-		c.add(p.At("profile", "profile auto needs a profile with an identify section, and no loaded profile has one"))
+		c.add(p.At("profile", "profile auto needs a %s profile with an identify section, and no loaded profile has one", Protocol(d.Transport)))
 		return
 	}
 	prof, ok := c.reg.Get(d.Profile)
@@ -638,8 +651,8 @@ func (c *checker) profile(d *Device) {
 		c.add(p.At("profile", "unknown profile %q%s", d.Profile, hint))
 	} else {
 		d.profile = prof
-		if prof.Protocol != "modbus" {
-			c.add(p.At("profile", "profile %q speaks %s, not modbus", d.Profile, prof.Protocol))
+		if want := Protocol(d.Transport); d.Transport != "" && prof.Protocol != want {
+			c.add(p.At("profile", "profile %q speaks %s, but transport %s speaks %s", d.Profile, prof.Protocol, d.Transport, want))
 		}
 	}
 	if d.Firmware != "" && !digitRE.MatchString(d.Firmware) {
@@ -672,7 +685,15 @@ func (c *checker) transport(d *Device) {
 		if p.Has("serial") {
 			c.add(p.At("serial", "serial applies only to modbus-rtu, modbus-tcp uses address"))
 		}
+		if p.Has("snmp") {
+			c.add(p.At("snmp", "snmp applies only to transport snmp"))
+		}
+	case TransportSNMP:
+		c.snmp(d)
 	case TransportRTU:
+		if p.Has("snmp") {
+			c.add(p.At("snmp", "snmp applies only to transport snmp"))
+		}
 		if p.Has("address") {
 			c.add(p.At("address", "address applies only to modbus-tcp, modbus-rtu uses serial.port"))
 		}
@@ -683,7 +704,7 @@ func (c *checker) transport(d *Device) {
 		}
 	default:
 		c.add(p.At("transport", "unknown transport %q%s", d.Transport,
-			strictyaml.DidYouMeanOr(d.Transport, []string{TransportTCP, TransportRTU})))
+			strictyaml.DidYouMeanOr(d.Transport, []string{TransportTCP, TransportRTU, TransportSNMP})))
 	}
 }
 
@@ -805,7 +826,9 @@ func (c *checker) sharedConnections() {
 	for i := range c.cfg.Devices {
 		d := &c.cfg.Devices[i]
 		key := d.ConnKey()
-		if d.Disabled || key == "" || c.badConn[d] {
+		// SNMP devices each get a session of their own (gosnmp #217/#417):
+		// nothing is shared, whatever the address.
+		if d.Disabled || key == "" || c.badConn[d] || d.Transport == TransportSNMP {
 			continue
 		}
 		cn, ok := conns[key]

@@ -362,7 +362,7 @@ func TestAutoNeedsIdentify(t *testing.T) {
 	}
 	in := "site: lab\ngateway: gw-1\ndevices:\n  - {id: a, profile: auto, transport: modbus-tcp, address: \"h:502\"}\n"
 	_, err := Parse("x.yaml", []byte(in), reg)
-	want := `x.yaml:4:13: devices[0].profile: profile auto needs a profile with an identify section, and no loaded profile has one`
+	want := `x.yaml:4:13: devices[0].profile: profile auto needs a modbus profile with an identify section, and no loaded profile has one`
 	if err == nil || err.Error() != want {
 		t.Errorf("got %v, want %s", err, want)
 	}

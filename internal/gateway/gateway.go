@@ -11,21 +11,33 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sort"
 	"sync"
 	"time"
 
 	mbdrv "github.com/facgw/facgw/drivers/modbus"
+	snmpdrv "github.com/facgw/facgw/drivers/snmp"
+	"github.com/facgw/facgw/drivers/snmp/trap"
 	profiles "github.com/facgw/facgw/firmware-profiles"
 	"github.com/facgw/facgw/internal/config"
+	"github.com/facgw/facgw/internal/metrics"
 	"github.com/facgw/facgw/internal/web"
 	"github.com/facgw/facgw/pipeline"
 )
+
+// Options are what a gateway needs besides its config.
+type Options struct {
+	Log     *slog.Logger
+	Version string
+}
 
 // Gateway is a built, not yet started, facgw.
 type Gateway struct {
 	cfg     *config.Config
 	log     *slog.Logger
+	version string
+	pub     *publishing
+	traps   *trap.Listener
+	events  events
 	hub     *pipeline.Hub
 	poller  *pipeline.Poller
 	scheds  []pipeline.Schedule
@@ -39,13 +51,31 @@ type Gateway struct {
 
 type device struct {
 	cfg *config.Device
-	drv *mbdrv.Device
+	drv driver
 }
 
-// New builds a gateway from cfg; it does no I/O. reg must hold every
-// profile the config names (config.Load checked that).
-func New(cfg *config.Config, reg *profiles.Registry, log *slog.Logger) (*Gateway, error) {
-	g := &Gateway{cfg: cfg, log: log, conns: map[string]*mbdrv.Conn{}}
+// driver is what the gateway needs of a protocol driver's device.
+type driver interface {
+	pipeline.Source
+	// Resolved is the profile in use, nil until identified.
+	Resolved() *profiles.Resolved
+}
+
+var (
+	_ driver = (*mbdrv.Device)(nil)
+	_ driver = (*snmpdrv.Device)(nil)
+)
+
+// New builds a gateway from cfg. It opens the outboxes and sequence store
+// in the state directory (replaying what an earlier run left there) but
+// does no network I/O. reg must hold every profile the config names
+// (config.Load checked that). On error, nothing is left open.
+func New(cfg *config.Config, reg *profiles.Registry, opts Options) (*Gateway, error) {
+	log := opts.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	g := &Gateway{cfg: cfg, log: log, version: opts.Version, conns: map[string]*mbdrv.Conn{}, started: time.Now()}
 	g.hub = pipeline.NewHub(pipeline.NewState(cfg.Defaults.StaleAfter))
 	g.poller = pipeline.NewPoller(g.hub.Publish)
 	for i := range cfg.Devices {
@@ -53,52 +83,16 @@ func New(cfg *config.Config, reg *profiles.Registry, log *slog.Logger) (*Gateway
 		if dc.Disabled {
 			continue
 		}
-		conn := g.conns[dc.ConnKey()]
-		if conn == nil {
-			if dc.Transport == "modbus-rtu" {
-				conn = mbdrv.NewRTUConn(mbdrv.SerialConfig{Port: dc.Serial.Port, Baud: dc.Serial.Baud, DataBits: dc.Serial.DataBits,
-					Parity: dc.Serial.Parity, StopBits: dc.Serial.StopBits, Timeout: dc.Timeout()})
-			} else {
-				conn = mbdrv.NewTCPConn(mbdrv.TCPConfig{Address: dc.Address, Timeout: dc.Timeout()})
-			}
-			g.conns[dc.ConnKey()] = conn
+		if err := g.addDevice(dc, reg); err != nil {
+			return nil, err
 		}
-		dcfg := mbdrv.DeviceConfig{ID: dc.ID, Unit: byte(dc.Unit), Firmware: dc.Firmware, Registry: reg, Only: dc.Points,
-			Retries: dc.Retries(), Backoff: dc.Backoff(), MaxBackoff: dc.MaxBackoff()}
-		var groups map[string]bool
-		if dc.Profile == "auto" {
-			dcfg.Auto = true
-			// Groups are known only after identification: schedule every
-			// group any Modbus profile uses; unknown ones poll nothing.
-			groups = map[string]bool{}
-			for _, p := range reg.List() {
-				for gname := range p.GroupNames() {
-					groups[gname] = true
-				}
-			}
-		} else {
-			p, ok := reg.Get(dc.Profile)
-			if !ok {
-				return nil, fmt.Errorf("gateway: device %q: unknown profile %q", dc.ID, dc.Profile)
-			}
-			dcfg.Profile = p
-			groups = p.GroupNames()
-		}
-		drv := mbdrv.NewDevice(dcfg, conn)
-		g.devices = append(g.devices, &device{cfg: dc, drv: drv})
-		names := make([]string, 0, len(groups))
-		for n := range groups {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, gname := range names {
-			iv := dc.Interval(gname)
-			// A poll may take up to a timeout per retry of each read; cap it
-			// at the larger of its interval and one full retry round so one
-			// slow read does not lose the whole group.
-			deadline := max(iv, dc.Timeout()*time.Duration(dc.Retries()+1))
-			g.scheds = append(g.scheds, pipeline.Schedule{Source: drv, Group: gname, Interval: iv, Deadline: deadline})
-		}
+	}
+	if err := g.buildTraps(); err != nil {
+		return nil, err
+	}
+	if err := g.buildPublishing(opts.Version, g.started); err != nil {
+		g.pub.close()
+		return nil, err
 	}
 	return g, nil
 }
@@ -119,8 +113,12 @@ func (g *Gateway) HTTPAddr() string {
 
 // Run polls and serves HTTP until ctx ends. ready is called once the HTTP
 // listener is open and polling has started.
+//
+// On the way out it stops polling first, then the senders, then publishes
+// the offline status and closes the outboxes, so everything polled is on
+// disk for the next run.
 func (g *Gateway) Run(ctx context.Context, ready func()) error {
-	g.started = time.Now()
+	defer g.pub.close()
 	ln, err := net.Listen("tcp", g.cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("gateway: http: %w", err)
@@ -128,23 +126,37 @@ func (g *Gateway) Run(ctx context.Context, ready func()) error {
 	g.mu.Lock()
 	g.httpAddr = ln.Addr().String()
 	g.mu.Unlock()
-	srv := &http.Server{Handler: web.Handler(g), ReadHeaderTimeout: 5 * time.Second}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics.New(g.metricsSnapshot, g.log).Handler())
+	mux.Handle("/", web.Handler(g))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	var wg sync.WaitGroup
-	wg.Add(3)
-	go func() {
-		defer wg.Done()
+	spawn := func(f func()) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f()
+		}()
+	}
+	spawn(func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			g.log.Error("http server", "err", err)
 		}
-	}()
-	go func() {
-		defer wg.Done()
-		g.poller.Run(ctx, g.scheds)
-	}()
-	go func() {
-		defer wg.Done()
-		g.hub.RunSweeper(ctx, g.sweepPeriod())
-	}()
+	})
+	// Senders get their own context: they keep draining while polling
+	// winds down, and stop after it.
+	sendCtx, stopSend := context.WithCancel(context.Background())
+	var senders sync.WaitGroup
+	g.pub.run(sendCtx, func(f func()) {
+		senders.Add(1)
+		go func() {
+			defer senders.Done()
+			f()
+		}()
+	})
+	g.startTraps(ctx)
+	spawn(func() { g.poller.Run(ctx, g.scheds) })
+	spawn(func() { g.hub.RunSweeper(ctx, g.sweepPeriod()) })
 	g.log.Info("facgw running", "site", g.cfg.Site, "gateway", g.cfg.Gateway, "devices", len(g.devices), "schedules", len(g.scheds), "http", g.httpAddr)
 	if ready != nil {
 		ready()
@@ -154,8 +166,18 @@ func (g *Gateway) Run(ctx context.Context, ready func()) error {
 	defer cancel()
 	_ = srv.Shutdown(sctx)
 	wg.Wait()
+	stopSend()
+	senders.Wait()
+	if g.traps != nil {
+		_ = g.traps.Close()
+	}
 	for _, c := range g.conns {
 		_ = c.Close()
+	}
+	for _, d := range g.devices {
+		if c, ok := d.drv.(interface{ Close() error }); ok {
+			_ = c.Close()
+		}
 	}
 	return nil
 }

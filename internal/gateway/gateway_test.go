@@ -54,7 +54,8 @@ func demo(t *testing.T) (*facsim.Sim, *gateway.Gateway) {
 			d.Address = addr
 		}
 	}
-	gw, err := gateway.New(cfg, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	cfg.StateDir = t.TempDir()
+	gw, err := gateway.New(cfg, reg, gateway.Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "test"})
 	if err != nil {
 		cancel()
 		t.Fatal(err)

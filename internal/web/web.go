@@ -14,6 +14,7 @@ import (
 
 	"github.com/facgw/facgw/internal/point"
 	"github.com/facgw/facgw/pipeline"
+	"github.com/facgw/facgw/pipeline/outbox"
 )
 
 //go:embed static
@@ -33,10 +34,38 @@ type DeviceInfo struct {
 	Labels    map[string]string `json:"labels,omitempty"`
 }
 
+// Destination is the delivery state of one path out of the gateway (an
+// MQTT broker, the history database).
+type Destination struct {
+	Kind      string        `json:"kind"`
+	Name      string        `json:"name"`
+	URL       string        `json:"url"`
+	Connected bool          `json:"connected"`
+	LastError string        `json:"last_error,omitempty"`
+	Outbox    outbox.Stats  `json:"outbox"`
+	Sent      uint64        `json:"sent"`
+	Acked     uint64        `json:"acked"`
+	Latency   time.Duration `json:"latency_ns"`
+}
+
+// Event is a notification the gateway received (an SNMP trap or inform).
+type Event struct {
+	Time     time.Time `json:"time"`
+	Device   string    `json:"device"`
+	Source   string    `json:"source"`
+	Kind     string    `json:"kind"`
+	Name     string    `json:"name,omitempty"`
+	OID      string    `json:"oid"`
+	Inform   bool      `json:"inform,omitempty"`
+	Repolled bool      `json:"repolled"`
+}
+
 // Source gives the server what it shows. Every method must be safe for
 // concurrent use.
 type Source interface {
 	Devices() []DeviceInfo
+	Destinations() []Destination
+	Events() []Event
 	State() *pipeline.State
 	PollStats() []pipeline.Stats
 	Started() time.Time
@@ -58,6 +87,13 @@ func Handler(src Source) http.Handler {
 			}
 		}
 		http.Error(w, `{"error":"no such device"}`, http.StatusNotFound)
+	})
+	mux.HandleFunc("GET /api/v1/events", func(w http.ResponseWriter, r *http.Request) {
+		ev := src.Events()
+		if ev == nil {
+			ev = []Event{}
+		}
+		writeJSON(w, ev)
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
@@ -92,6 +128,9 @@ type StateDoc struct {
 	Started time.Time   `json:"started"`
 	Now     time.Time   `json:"now"`
 	Devices []DeviceDoc `json:"devices"`
+	// Destinations are the MQTT brokers and the history sink, with their
+	// outboxes.
+	Destinations []Destination `json:"destinations"`
 }
 
 // DeviceDoc is one device with its points and poll statistics.
@@ -125,7 +164,10 @@ func (p PointDoc) MarshalJSON() ([]byte, error) {
 
 func snapshot(src Source, now time.Time) StateDoc {
 	site, gw := src.Site()
-	doc := StateDoc{Site: site, Gateway: gw, Started: src.Started().UTC(), Now: now.UTC()}
+	doc := StateDoc{Site: site, Gateway: gw, Started: src.Started().UTC(), Now: now.UTC(), Destinations: src.Destinations()}
+	if doc.Destinations == nil {
+		doc.Destinations = []Destination{}
+	}
 	stats := map[string][]pipeline.Stats{}
 	for _, s := range src.PollStats() {
 		stats[s.Device] = append(stats[s.Device], s)

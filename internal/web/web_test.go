@@ -20,6 +20,10 @@ type fakeSource struct {
 func (f *fakeSource) Devices() []DeviceInfo {
 	return []DeviceInfo{{ID: "ups-a", Profile: "apc-smart-ups-modbus"}, {ID: "bms-1", Profile: "generic-liion-bms"}, {ID: "new", Profile: "auto"}}
 }
+func (f *fakeSource) Events() []Event { return nil }
+func (f *fakeSource) Destinations() []Destination {
+	return []Destination{{Kind: "mqtt", Name: "a", Connected: true}}
+}
 func (f *fakeSource) State() *pipeline.State      { return f.state }
 func (f *fakeSource) PollStats() []pipeline.Stats { return f.stats }
 func (f *fakeSource) Started() time.Time          { return time.Unix(0, 0) }

@@ -1,0 +1,191 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/facgw/facgw/internal/config"
+	"github.com/facgw/facgw/internal/metrics"
+	"github.com/facgw/facgw/internal/point"
+	"github.com/facgw/facgw/internal/web"
+	"github.com/facgw/facgw/pipeline/influx"
+	"github.com/facgw/facgw/pipeline/mqtt"
+	"github.com/facgw/facgw/pipeline/outbox"
+)
+
+// publishing owns the durable destinations: one MQTT publisher per broker
+// (each with its own outbox and sender), the fan-out that gives every
+// broker the same (device, seq) messages, and the history sink.
+type publishing struct {
+	seq    *mqtt.Sequencer
+	pubs   []*mqtt.Publisher
+	fanout *mqtt.Fanout
+	influx *influx.Sink
+}
+
+func outboxOptions(dir string, o config.Outbox) outbox.Options {
+	return outbox.Options{Dir: dir, MaxBytes: int64(o.MaxBytes), MaxAge: o.MaxAge, SyncEvery: outbox.DefaultSyncEvery}
+}
+
+// buildPublishing opens the outboxes and the sequence store under the state
+// directory. No network I/O happens here.
+func (g *Gateway) buildPublishing(version string, started time.Time) error {
+	cfg := g.cfg
+	p := &publishing{}
+	g.pub = p
+	if m := cfg.MQTT; m != nil {
+		seq, err := mqtt.OpenSequencer(filepath.Join(cfg.StateDir, "seq"), g.log.With("component", "seq"))
+		if err != nil {
+			return fmt.Errorf("gateway: %w", err)
+		}
+		p.seq = seq
+		info := mqtt.StatusInfo{Prefix: m.Prefix, Site: cfg.Site, Gateway: cfg.Gateway, Version: version, Started: started}
+		var sinks []mqtt.Enqueuer
+		for _, b := range m.Brokers {
+			bc := mqtt.BrokerConfig{
+				Name: b.Name, URL: b.URL, ClientID: b.ClientID, Username: b.Username, Password: b.Password.Reveal(),
+				KeepAlive: m.KeepAlive,
+				Outbox:    outboxOptions(filepath.Join(cfg.StateDir, "outbox", "mqtt-"+b.Name), m.Outbox),
+			}
+			if b.TLS != nil {
+				bc.TLS = &mqtt.TLSConfig{CAFile: b.TLS.CAFile, CertFile: b.TLS.CertFile, KeyFile: b.TLS.KeyFile, ServerName: b.TLS.ServerName}
+			}
+			pub, err := mqtt.New(bc, info, g.log.With("component", "mqtt", "broker", b.Name))
+			if err != nil {
+				return fmt.Errorf("gateway: broker %s: %w", b.Name, err)
+			}
+			p.pubs = append(p.pubs, pub)
+			sinks = append(sinks, pub)
+		}
+		fan, err := mqtt.NewFanout(info, seq, sinks...)
+		if err != nil {
+			return fmt.Errorf("gateway: %w", err)
+		}
+		p.fanout = fan
+		g.hub.AddSink("mqtt", byDevice(fan.Publish), g.sinkError)
+	}
+	if in := cfg.Influx; in != nil {
+		sink, err := influx.New(influx.Config{
+			URL: in.URL, Org: in.Org, Bucket: in.Bucket, Token: in.Token.Reveal(),
+			Site: cfg.Site, Gateway: cfg.Gateway, BatchSize: in.BatchSize, FlushInterval: in.FlushInterval,
+			Outbox: outboxOptions(filepath.Join(cfg.StateDir, "outbox", "influx"), in.Outbox),
+		}, g.log.With("component", "influx"))
+		if err != nil {
+			return fmt.Errorf("gateway: influx: %w", err)
+		}
+		p.influx = sink
+		g.hub.AddSink("influx", byDevice(func(dev string, pts []point.Point) error {
+			return sink.Write(g.classOf(dev), pts)
+		}), g.sinkError)
+	}
+	return nil
+}
+
+// byDevice splits a batch (a poll is one device, a staleness sweep may be
+// several) into one call per device, in the order the devices appear.
+func byDevice(write func(device string, pts []point.Point) error) func([]point.Point) error {
+	return func(pts []point.Point) error {
+		var firstErr error
+		for start := 0; start < len(pts); {
+			end := start + 1
+			for end < len(pts) && pts[end].Device == pts[start].Device {
+				end++
+			}
+			if err := write(pts[start].Device, pts[start:end]); err != nil && firstErr == nil {
+				firstErr = err
+			}
+			start = end
+		}
+		return firstErr
+	}
+}
+
+func (g *Gateway) sinkError(name string, err error) {
+	g.log.Error("durable sink refused a batch", "sink", name, "err", err)
+}
+
+// classOf returns a device's profile class ("ups", "battery", ...), the
+// measurement its history is written under; "device" until identified.
+func (g *Gateway) classOf(id string) string {
+	for _, d := range g.devices {
+		if d.cfg.ID == id {
+			if r := d.drv.Resolved(); r != nil {
+				return r.Profile.Class
+			}
+		}
+	}
+	return "device"
+}
+
+// run starts each destination's sender; they stop when ctx ends.
+func (p *publishing) run(ctx context.Context, spawn func(func())) {
+	for _, pub := range p.pubs {
+		spawn(func() { _ = pub.Run(ctx) })
+	}
+	if p.influx != nil {
+		spawn(func() { _ = p.influx.Run(ctx) })
+	}
+}
+
+// close publishes the offline status, syncs and closes every outbox and
+// the sequence store. Call after the senders and the poller have stopped.
+func (p *publishing) close() {
+	for _, pub := range p.pubs {
+		_ = pub.Close()
+	}
+	if p.influx != nil {
+		_ = p.influx.Close()
+	}
+	if p.seq != nil {
+		_ = p.seq.Close()
+	}
+}
+
+// Destinations implements web.Source.
+func (g *Gateway) Destinations() []web.Destination {
+	var out []web.Destination
+	for _, pub := range g.pub.pubs {
+		s := pub.Stats()
+		out = append(out, web.Destination{Kind: "mqtt", Name: s.Name, URL: s.URL, Connected: s.Connected, LastError: s.LastError,
+			Outbox: s.Outbox, Sent: s.Sent, Acked: s.Acked, Latency: s.Latency.EWMA})
+	}
+	if g.pub.influx != nil {
+		s := g.pub.influx.Stats()
+		// Polls the database refused as bad data are gone as surely as
+		// those dropped over the outbox bound: count them together.
+		ob := s.Outbox
+		ob.Dropped += s.Rejected
+		out = append(out, web.Destination{Kind: "influx", Name: "history", URL: g.cfg.Influx.URL, Connected: s.Healthy, LastError: s.LastError,
+			Outbox: ob, Sent: s.Outbox.Appended, Acked: s.Outbox.Acked, Latency: s.Latency})
+	}
+	return out
+}
+
+// metricsSnapshot feeds /metrics.
+func (g *Gateway) metricsSnapshot() metrics.Snapshot {
+	var snap metrics.Snapshot
+	now := time.Now()
+	for _, d := range g.Destinations() {
+		md := metrics.Destination{Kind: d.Kind, Name: d.Name, Connected: d.Connected, OutboxDepth: d.Outbox.Depth, OutboxBytes: d.Outbox.Bytes,
+			Dropped: d.Outbox.Dropped, Sent: d.Sent, Acked: d.Acked, Latency: d.Latency}
+		if !d.Outbox.Oldest.IsZero() {
+			md.OutboxOldestAge = now.Sub(d.Outbox.Oldest)
+		}
+		snap.Destinations = append(snap.Destinations, md)
+	}
+	stats := g.poller.Stats()
+	sort.Slice(stats, func(i, j int) bool {
+		if stats[i].Device != stats[j].Device {
+			return stats[i].Device < stats[j].Device
+		}
+		return stats[i].Group < stats[j].Group
+	})
+	for _, s := range stats {
+		snap.Schedules = append(snap.Schedules, metrics.Schedule{Device: s.Device, Group: s.Group, Cycles: s.Cycles, Overruns: s.Overruns,
+			LastDuration: s.LastDuration, BadPoints: s.LastBad})
+	}
+	return snap
+}

@@ -1,0 +1,130 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/facgw/facgw/drivers/snmp/trap"
+	"github.com/facgw/facgw/internal/config"
+	"github.com/facgw/facgw/internal/snmpagent"
+	"github.com/facgw/facgw/internal/web"
+)
+
+// maxEvents is how many recent notifications the state endpoint shows.
+const maxEvents = 200
+
+// events keeps the most recent notifications, newest last.
+type events struct {
+	mu   sync.Mutex
+	list []web.Event
+}
+
+func (e *events) add(ev web.Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.list) == maxEvents {
+		copy(e.list, e.list[1:])
+		e.list = e.list[:maxEvents-1]
+	}
+	e.list = append(e.list, ev)
+}
+
+func (e *events) snapshot() []web.Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]web.Event(nil), e.list...)
+}
+
+// buildTraps prepares the trap listener: it accepts notifications from
+// the polled address of every SNMP device (plus traps.sources), with the
+// configured communities and v3 users, and turns each into an event and
+// an immediate poll of the sending device.
+func (g *Gateway) buildTraps() error {
+	t := g.cfg.Traps
+	if t == nil {
+		return nil
+	}
+	sources := map[string]string{}
+	for _, d := range g.cfg.Devices {
+		if d.Transport != config.TransportSNMP || d.Disabled {
+			continue
+		}
+		host, _, err := net.SplitHostPort(d.Address)
+		if err != nil {
+			continue
+		}
+		if a, err := netip.ParseAddr(host); err == nil {
+			sources[a.String()] = d.ID
+		} else {
+			g.log.Warn("traps: device address is a name, not an IP; list its address under traps.sources", "device", d.ID, "host", host)
+		}
+	}
+	for src, id := range t.Sources {
+		sources[src] = id
+	}
+	var comms []string
+	for _, c := range t.Communities {
+		comms = append(comms, c.Reveal())
+	}
+	var users []trap.User
+	for _, u := range t.Users {
+		ap, err := snmpagent.ParseAuthProtocol(u.AuthProtocol)
+		if err != nil {
+			return fmt.Errorf("gateway: traps user %q: %w", u.Name, err)
+		}
+		user := trap.User{Name: u.Name, AuthProto: ap, AuthPass: u.AuthPassword.Reveal()}
+		if u.PrivProtocol != "" {
+			pp, err := snmpagent.ParsePrivProtocol(u.PrivProtocol)
+			if err != nil {
+				return fmt.Errorf("gateway: traps user %q: %w", u.Name, err)
+			}
+			user.PrivProto, user.PrivPass = pp, u.PrivPassword.Reveal()
+		}
+		users = append(users, user)
+	}
+	l, err := trap.New(trap.Config{Listen: t.Listen, Communities: comms, V3Users: users, Sources: sources, Names: t.Names,
+		Logger: g.log.With("component", "traps")}, g.onTrap)
+	if err != nil {
+		return fmt.Errorf("gateway: traps: %w", err)
+	}
+	g.traps = l
+	return nil
+}
+
+// onTrap runs on the listener's dispatch goroutine: record, log, and
+// re-poll the sender now (a trap is a reason to poll, polling is the
+// truth: traps are UDP and get lost).
+func (g *Gateway) onTrap(ev trap.Event) {
+	repolled := g.poller.Trigger(ev.Device)
+	g.events.add(web.Event{Time: ev.Time.UTC(), Device: ev.Device, Source: ev.Source.String(), Kind: "snmp-trap",
+		Name: ev.Name, OID: ev.TrapOID, Inform: ev.Inform, Repolled: repolled})
+	g.log.Info("snmp notification", "device", ev.Device, "name", ev.Name, "oid", ev.TrapOID, "from", ev.Source.String(), "inform", ev.Inform)
+}
+
+// startTraps binds the listener; an error (port taken, no permission for
+// 162) is logged and polling goes on without traps.
+func (g *Gateway) startTraps(ctx context.Context) {
+	if g.traps == nil {
+		return
+	}
+	if err := g.traps.Start(ctx); err != nil {
+		g.log.Error("traps: cannot listen; polling continues without traps", "listen", g.cfg.Traps.Listen, "err", err)
+		g.traps = nil
+		return
+	}
+	g.log.Info("traps: listening", "addr", g.traps.Addr().String())
+}
+
+// TrapAddr returns where the trap listener listens, "" without one.
+func (g *Gateway) TrapAddr() string {
+	if g.traps == nil {
+		return ""
+	}
+	return g.traps.Addr().String()
+}
+
+// Events implements web.Source.
+func (g *Gateway) Events() []web.Event { return g.events.snapshot() }
