@@ -20,6 +20,7 @@ import (
 
 	profiles "github.com/facgw/facgw/firmware-profiles"
 	"github.com/facgw/facgw/internal/config"
+	"github.com/facgw/facgw/internal/demo"
 	"github.com/facgw/facgw/internal/gateway"
 )
 
@@ -106,7 +107,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	file := fs.String("config", "/etc/facgw/facgw.yaml", "config file")
-	demo := fs.Bool("demo", false, "start the simulated demo facility in-process and poll it")
+	demoFlag := fs.Bool("demo", false, "start the simulated demo facility in-process and poll it")
 	facility := fs.String("facility", "deploy/facility.yaml", "simulated facility for -demo")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
 	if err := fs.Parse(args); err != nil {
@@ -124,9 +125,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var di *demoInfo
-	if *demo {
-		if di, err = startDemo(ctx, cfg, *facility, log); err != nil {
+	var di *demo.Info
+	if *demoFlag {
+		if di, err = demo.Start(ctx, cfg, *facility, log, demo.Options{}); err != nil {
 			fmt.Fprintln(stderr, "facgw:", err)
 			return 1
 		}
@@ -142,13 +143,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "  state (JSON):   http://%s/api/v1/state\n", gw.HTTPAddr())
 		fmt.Fprintf(stdout, "  metrics:        http://%s/metrics\n", gw.HTTPAddr())
 		if di != nil {
-			for _, b := range di.brokers {
+			for _, b := range di.Brokers {
 				name, addr, _ := strings.Cut(b, "=")
 				host, port, _ := net.SplitHostPort(addr)
 				fmt.Fprintf(stdout, "  MQTT broker %s:  %s   (mosquitto_sub -h %s -p %s -t '%s/#' -v)\n", name, addr, host, port, cfg.MQTT.Prefix)
 			}
-			fmt.Fprintf(stdout, "  simulator API:  %s/api/devices  (scenarios: POST %s/api/scenario)\n", di.simURL, di.simURL)
-			fmt.Fprintf(stdout, "  try:  curl -d '{\"device\":\"bms-rack1\",\"scenario\":\"thermal-runaway\"}' %s/api/scenario\n", di.simURL)
+			if di.Traps != "" {
+				fmt.Fprintf(stdout, "  SNMP traps:     udp %s (the simulated agents send theirs here; see /api/v1/events)\n", di.Traps)
+			}
+			fmt.Fprintf(stdout, "  simulator API:  %s/api/devices  (scenarios: POST %s/api/scenario)\n", di.SimURL, di.SimURL)
+			fmt.Fprintf(stdout, "  try:  curl -d '{\"device\":\"bms-rack1\",\"scenario\":\"thermal-runaway\"}' %s/api/scenario\n", di.SimURL)
 		}
 		fmt.Fprintln(stdout, "Ctrl-C to stop.")
 	})

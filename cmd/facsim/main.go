@@ -1,8 +1,9 @@
 // Command facsim serves a simulated facility: the devices of a facility
-// file on loopback Modbus TCP listeners, with values that move plausibly,
-// and an HTTP control API to switch scenarios and device faults at run
-// time. The simulator itself is package internal/facsim; this file only
-// wires flags, signals and the HTTP listener to it.
+// file on loopback Modbus TCP listeners and SNMP agents (UDP), with values
+// that move plausibly, and an HTTP control API to switch scenarios, device
+// faults and SNMP trap receivers at run time. The simulator itself is
+// package internal/facsim; this file only wires flags, signals and the
+// HTTP listener to it, and prints where each device is served.
 //
 //	facsim [-facility deploy/facility.yaml] [-http 127.0.0.1:15080]
 //	       [-scenario device=name]... [-fault device=kind[:param]]...
@@ -14,6 +15,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -48,7 +50,7 @@ func run() error {
 	file := flag.String("facility", defaultFacility, "facility file; when the default is absent, the built-in copy of it is used")
 	httpAddr := flag.String("http", "127.0.0.1:15080", "loopback address of the HTTP control API (empty: none)")
 	flag.Var(&scenarios, "scenario", "initial scenario as device=name, or =name for every device it applies to (repeatable)")
-	flag.Var(&faults, "fault", "initial fault as device=kind[:param], such as crac-1=late:2s or ups-a=exception:4 (repeatable)")
+	flag.Var(&faults, "fault", "initial fault as device=kind[:param], such as crac-1=late:2s, ups-a=exception:4 or ups-c=error:genErr (repeatable)")
 	speed := flag.Float64("speed", 1, "simulated seconds per real second")
 	seed := flag.Uint64("seed", 0, "random seed (0: pick one and print it)")
 	tick := flag.Duration("tick", facsim.DefaultTick, "model step period")
@@ -120,11 +122,7 @@ func run() error {
 		fmt.Printf("control API  http://%s/api/devices\n", ln.Addr())
 	}
 
-	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	for _, d := range sim.Devices() {
-		fmt.Fprintf(w, "%s\t%s\t%s\tunit %d\t%s\t%s\n", d.ID, d.Profile, d.Address, d.Unit, d.Scenario, d.Fault)
-	}
-	w.Flush()
+	printDevices(os.Stdout, sim.Devices())
 	fmt.Printf("seed %d, speed %g; Ctrl-C stops\n", sim.Seed(), *speed)
 
 	<-ctx.Done()
@@ -134,6 +132,31 @@ func run() error {
 		srv.Shutdown(shutdown)
 	}
 	return nil
+}
+
+// printDevices prints one line per device: id, profile, where it is
+// served (modbus-tcp address and unit id, or snmp UDP address with the
+// versions it answers, its v3 users and engine id, and its trap
+// receivers), scenario and fault. No community or passphrase is printed.
+func printDevices(out io.Writer, devs []facsim.DeviceStatus) {
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	for _, d := range devs {
+		where := fmt.Sprintf("modbus-tcp %s\tunit %d", d.Address, d.Unit)
+		if s := d.SNMP; s != nil {
+			where = fmt.Sprintf("snmp udp %s\tv%s", d.Address, strings.Join(s.Versions, ",v"))
+			for _, u := range s.Users {
+				where += " user " + u.Name
+			}
+			if len(s.Users) > 0 {
+				where += " engine 0x" + s.EngineID
+			}
+			for _, r := range s.Traps {
+				where += " traps->" + r.Addr
+			}
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", d.ID, d.Profile, where, d.Scenario, d.Fault)
+	}
+	w.Flush()
 }
 
 func flagSet(name string) bool {

@@ -22,8 +22,10 @@ type device struct {
 	res      *profiles.Resolved
 	class    string
 	firmware string // what the device reports
+	sim      *Sim
 	unit     uint8
-	lst      *listener
+	lst      *listener   // a Modbus device's listener
+	snmp     *snmpDevice // an SNMP device's agent
 	model    model
 	scenario string
 	since    float64 // simulated time of the last scenario switch
@@ -51,10 +53,24 @@ func effectiveFirmware(spec *DeviceSpec, p *profiles.Profile) string {
 	return ""
 }
 
-// isFirmwarePoint reports whether the device's firmware is served in def.
+// isFirmwarePoint reports whether the device's firmware is served in def:
+// the point the profile's identify section reads the firmware from, else
+// ident.firmware.
 func (d *device) isFirmwarePoint(def *profiles.PointDef) bool {
 	id := d.res.Profile.Identify
-	return def.Name == "ident.firmware" || (id != nil && id.Firmware == def.Name)
+	if id != nil && id.Firmware != "" && id.Firmware != "device_id.revision" {
+		return id.Firmware == def.Name
+	}
+	return def.Name == "ident.firmware"
+}
+
+// address is where the device is served: its Modbus listener or its
+// SNMP agent.
+func (d *device) address() string {
+	if d.snmp != nil {
+		return d.snmp.addr
+	}
+	return d.lst.addr
 }
 
 func tableOf(name string) mbserver.Table {
@@ -138,6 +154,9 @@ func (d *device) staticValue(def *profiles.PointDef) any {
 // writeStatic serves every point: the model's values where it drives them,
 // the static value elsewhere.
 func (d *device) writeStatic() error {
+	if d.snmp != nil {
+		return d.writeSNMP(true)
+	}
 	clear(d.vals)
 	d.model.values(d.vals)
 	for i := range d.res.Points {
@@ -155,6 +174,9 @@ func (d *device) writeStatic() error {
 
 // writeModel serves the model's current values.
 func (d *device) writeModel() error {
+	if d.snmp != nil {
+		return d.writeSNMP(false)
+	}
 	clear(d.vals)
 	d.model.values(d.vals)
 	var first error
@@ -267,6 +289,13 @@ func (d *device) number(def *profiles.PointDef, v any) float64 {
 		return d.number(def, x.fallback)
 	case rawVal:
 		return float64(x)
+	case unitVal:
+		if def.Unit == "k"+x.unit {
+			return x.v / 1000
+		}
+		return x.v
+	case counter:
+		return float64(x)
 	}
 	f, _ := toFloat(v)
 	return f
@@ -371,6 +400,11 @@ func (d *device) checkIdentify(objs map[byte]string) error {
 	if id == nil {
 		return nil
 	}
+	if d.snmp != nil {
+		if err := d.checkSysObjectID(); err != nil {
+			return err
+		}
+	}
 	model := d.res.Profile.Model
 	names := map[string]byte{"vendor": 0, "product_code": 1, "revision": 2, "vendor_url": 3, "product_name": 4, "model_name": 5, "user_application_name": 6}
 	for _, obj := range sortedKeys(id.DeviceID) {
@@ -410,6 +444,9 @@ func (d *device) pointTexts(name string) ([]string, error) {
 	def, ok := d.res.Point(name)
 	if !ok {
 		return nil, fmt.Errorf("facsim: device %q: profile %s identifies by point %q, which the firmware %q variant lacks", d.spec.ID, d.res.Profile.Model, name, d.firmware)
+	}
+	if d.snmp != nil {
+		return d.snmpPointTexts(def), nil
 	}
 	var p point.Point
 	t := tableOf(def.Table)

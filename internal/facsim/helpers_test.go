@@ -3,6 +3,8 @@ package facsim
 import (
 	"context"
 	"encoding/binary"
+	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -140,4 +142,18 @@ func inRange(t *testing.T, what string, got, lo, hi float64) {
 	if got < lo || got > hi {
 		t.Errorf("%s = %g, want %g..%g", what, got, lo, hi)
 	}
+}
+
+// port returns the port of a host:port address.
+func port(t *testing.T, addr string) uint16 {
+	t.Helper()
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.ParseUint(p, 10, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uint16(n)
 }

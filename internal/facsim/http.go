@@ -13,11 +13,15 @@ import (
 // Handler returns the HTTP control API. Serve it on loopback only: it
 // switches scenarios and faults without authentication.
 //
-//	GET  /api/devices    devices with address, unit, scenario, fault and the values served
+//	GET  /api/devices    devices with protocol, address, unit or SNMP agent (versions, users, engine id,
+//	                     trap receivers), scenario, fault and the values served
 //	GET  /api/scenarios  scenarios with description and the classes they apply to
-//	GET  /api/faults     fault kinds with their parameter
+//	GET  /api/faults     fault kinds with their parameter and the protocols they apply to
 //	POST /api/scenario   {"device":"bms-rack1","scenario":"thermal-runaway"}; no device: every device of the scenario's classes
-//	POST /api/fault      {"device":"crac-1","fault":"late","delay":"2s"}, "code":4 for exception, "garbage":"txid"; no device: every device
+//	POST /api/fault      {"device":"crac-1","fault":"late","delay":"2s"}, "code":4 for exception, "garbage":"txid",
+//	                     "status":"noSuchName" for an SNMP error; no device: every device the fault applies to
+//	POST /api/traps      {"device":"ups-c","receivers":[{"addr":"127.0.0.1:10162","version":"2c","community":"public"}]}
+//	                     replaces an SNMP device's trap receivers ([] stops its traps); no device: every SNMP device
 //
 // Unknown devices, scenarios, faults and fields are answered with 400 and
 // a JSON {"error": "..."}; successful switches with the ids switched.
@@ -34,12 +38,14 @@ func (s *Sim) Handler() http.Handler {
 	})
 	mux.HandleFunc("POST /api/scenario", s.postScenario)
 	mux.HandleFunc("POST /api/fault", s.postFault)
+	mux.HandleFunc("POST /api/traps", s.postTraps)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "facsim control API\n\n"+
 			"GET  /api/devices\nGET  /api/scenarios\nGET  /api/faults\n"+
 			"POST /api/scenario {\"device\":\"bms-rack1\",\"scenario\":\"thermal-runaway\"}\n"+
-			"POST /api/fault    {\"device\":\"crac-1\",\"fault\":\"late\",\"delay\":\"2s\"}\n")
+			"POST /api/fault    {\"device\":\"crac-1\",\"fault\":\"late\",\"delay\":\"2s\"}\n"+
+			"POST /api/traps    {\"device\":\"ups-c\",\"receivers\":[{\"addr\":\"127.0.0.1:10162\",\"version\":\"2c\",\"community\":\"public\"}]}\n")
 	})
 	return mux
 }
@@ -57,6 +63,13 @@ type faultRequest struct {
 	Delay   string `json:"delay"`
 	Code    *int   `json:"code"`
 	Garbage string `json:"garbage"`
+	Status  string `json:"status"`
+}
+
+// trapsRequest is the body of POST /api/traps.
+type trapsRequest struct {
+	Device    string          `json:"device"`
+	Receivers *[]TrapReceiver `json:"receivers"`
 }
 
 // switchResponse answers a successful switch.
@@ -111,6 +124,26 @@ func (s *Sim) postFault(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, switchResponse{Devices: ids, Fault: f.String()})
 }
 
+func (s *Sim) postTraps(w http.ResponseWriter, r *http.Request) {
+	var req trapsRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	if req.Receivers == nil {
+		writeError(w, http.StatusBadRequest, errors.New(`facsim: "receivers" is required ([] stops the traps)`))
+		return
+	}
+	s.mu.Lock()
+	ids, err := s.setTrapReceivers(req.Device, *req.Receivers)
+	s.mu.Unlock()
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, switchResponse{Devices: ids})
+}
+
 // faultFromRequest checks that only the fault's own parameter is given
 // and parses it.
 func faultFromRequest(req *faultRequest) (Fault, error) {
@@ -124,7 +157,10 @@ func faultFromRequest(req *faultRequest) (Fault, error) {
 	if req.Garbage != "" {
 		params["garbage"] = req.Garbage
 	}
-	own := map[string]string{FaultLate: "delay", FaultException: "code", FaultGarbage: "garbage"}[req.Fault]
+	if req.Status != "" {
+		params["status"] = req.Status
+	}
+	own := map[string]string{FaultLate: "delay", FaultException: "code", FaultGarbage: "garbage", FaultError: "status"}[req.Fault]
 	for name := range params {
 		if name != own {
 			if _, err := ParseFault(req.Fault, ""); err != nil {

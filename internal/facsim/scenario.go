@@ -20,6 +20,7 @@ const (
 	ScenarioThermalRunaway = "thermal-runaway"
 	ScenarioCRACFailure    = "crac-failure"
 	ScenarioFireAlarm      = "fire-alarm"
+	ScenarioLinkDown       = "link-down"
 )
 
 // Scenario describes a scenario and the device classes it applies to.
@@ -36,7 +37,8 @@ func (s *Scenario) fits(class string) bool {
 // Scenarios lists the scenarios, in the order the API shows them. Scenario
 // times are simulated time: Options.Speed compresses them.
 var Scenarios = []Scenario{
-	{ScenarioNormal, "nominal operation; switching to it resets the device at once (a fire panel resets its latched alarm)", nil},
+	{ScenarioNormal, "nominal operation; switching to it resets the device at once (a fire panel resets its latched alarm, " +
+		"a PDU switches every outlet on, a switch brings its links up)", nil},
 	{ScenarioUtilityFailure, "mains fails: a UPS goes on battery (input bad, input 0 V), runtime counts down with the load and charge falls; " +
 		"low battery near the end, output off when depleted. A BMS discharges its rack", []string{"ups", "battery"}},
 	{ScenarioRestore, "mains returns: back online, the battery recharges at about 1 %/min", []string{"ups", "battery"}},
@@ -48,6 +50,8 @@ var Scenarios = []Scenario{
 		"return air, high supply temperature alarm once above the threshold", []string{"cooling"}},
 	{ScenarioFireAlarm, "smoke: VESDA obscuration rises through Alert, Action, Fire 1 and Fire 2 with level and bits following " +
 		"(about 2 min to Fire 1); every fire panel alarms (zone 1) when a detector reaches Fire 1, or at once if the panel is named", []string{"fire"}},
+	{ScenarioLinkDown, "the switch's uplink goes down: ifOperStatus down(2), its traffic stops, a linkDown trap; " +
+		"normal brings it back up with a linkUp trap", []string{"switch"}},
 }
 
 func scenarioByName(name string) *Scenario {
@@ -85,6 +89,31 @@ type model interface {
 	values(out map[string]any)
 }
 
+// tabler is implemented by models that serve table columns (SNMP profiles
+// walk them): columns stores the value of each column point by name, one
+// value per row. A Modbus profile has no columns, so the Modbus writer
+// never asks.
+type tabler interface {
+	columns(out map[string]column)
+}
+
+// column is the value of a table column point: one value per row (rows
+// are indexed 1, 2, ...) and the rows' labels, served in the point's
+// row_label column (nil: the index names the row). Columns of one table
+// take their rows from the first column the model gives.
+type column struct {
+	labels []string
+	vals   []any
+}
+
+// commander is implemented by models with writable points (a PDU's
+// outlet command): command applies a manager's SET of code to row (1..)
+// of the point, or returns an error, which the agent answers with
+// wrongValue, leaving everything unchanged.
+type commander interface {
+	command(point string, row int, code int64) error
+}
+
 // reactor is implemented by models that react at once to the facility's
 // signals of the same step (a panel to a detector's Fire 1 relay).
 type reactor interface {
@@ -116,9 +145,30 @@ type secs float64
 // device telling "not applicable"), else the fallback value.
 type absentOr struct{ fallback any }
 
+// unitVal is a quantity in a base unit (VA, W) that the writer converts
+// for a point in the kilo unit (kVA, kW).
+type unitVal struct {
+	v    float64
+	unit string
+}
+
+// counter is a counter reading (SNMP Counter32 or Counter64): it wraps
+// modulo 2^32 or 2^64, never saturates.
+type counter uint64
+
+// sensorVal is one row of an ENTITY-SENSOR-MIB table: the sensor type
+// (celsius 8, rpm 10, watts 6, ...), the value in that unit, the decimal
+// places it is served with and whether the sensor works.
+type sensorVal struct {
+	typ  int64
+	v    float64
+	prec int
+	ok   bool
+}
+
 // newModel returns the model for a device's class; devices of a class
 // without a model serve their sim values only.
-func newModel(class string, res *profiles.Resolved, r *rand.Rand) model {
+func newModel(spec *DeviceSpec, class string, res *profiles.Resolved, r *rand.Rand) model {
 	h := hints{res}
 	switch class {
 	case "ups":
@@ -129,6 +179,10 @@ func newModel(class string, res *profiles.Resolved, r *rand.Rand) model {
 		return newCRAC(h, r)
 	case "fire":
 		return newFire(h, r)
+	case "pdu":
+		return newPDU(spec.Outlets, r)
+	case "switch":
+		return newSwitch(spec.Ports, spec.Uplink, r)
 	}
 	return staticModel{}
 }
@@ -147,6 +201,12 @@ type hints struct{ res *profiles.Resolved }
 func (h hints) has(name string) bool {
 	_, ok := h.res.Point(name)
 	return ok
+}
+
+// column reports whether the profile walks name as a table column.
+func (h hints) column(name string) bool {
+	p, ok := h.res.Point(name)
+	return ok && p.IsColumn()
 }
 
 func (h hints) num(name string, def float64) float64 {

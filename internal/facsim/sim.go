@@ -1,19 +1,29 @@
 // Package facsim is the facility simulator: it serves the shipped firmware
-// profiles over Modbus TCP from one process, several devices on loopback
-// ports and unit ids, with values that move plausibly, and scenarios
-// (utility failure, thermal runaway, fire, CRAC failure) and device faults
-// (silence, late replies, exceptions, garbage, dropped connections)
-// switchable at run time through its HTTP control API (Handler) or the
-// Sim's methods. It is the test bed for the gateway's rules, load shed and
-// dashboard, and for demos.
+// profiles from one process, Modbus TCP devices on loopback ports and
+// unit ids and SNMP agents on loopback UDP ports, with values that move
+// plausibly, and scenarios (utility failure, thermal runaway, fire, CRAC
+// failure, a switch uplink going down) and device faults (silence, late
+// replies, exceptions or SNMP error statuses, garbage, truncated replies,
+// dropped connections) switchable at run time through its HTTP control
+// API (Handler) or the Sim's methods. It is the test bed for the
+// gateway's rules, load shed and dashboard, and for demos.
 //
 // A facility file (ParseFacility) lists the devices; Start opens their
 // listeners and runs one model per device class (ups, battery, cooling,
-// fire) that advances with the elapsed time and writes engineering values
-// through the profile's encoding into the Modbus memory. Points a model
-// does not drive serve the profile's sim value. Tests disable the
-// automatic tick (Options.Manual), fix the random seed (Options.Seed) and
-// advance the models with Step, so nothing depends on the wall clock.
+// fire, pdu, switch) that advances with the elapsed time. A Modbus device
+// writes the model's engineering values through the profile's encoding
+// into its registers; an SNMP device serves every point's OID from the
+// model's value for that point, inverting the profile's decoding (scale,
+// offset, TimeTicks, enum names, true_values), serves table columns row
+// by row with their row labels (outlet and port names), keeps an RFC 1628
+// alarm table for the contains points, answers SETs of writable points
+// (PDU outlet commands) through the model, and sends the notifications a
+// real agent would: upsTrapOnBattery, upsTrapAlarmEntryAdded/Removed,
+// linkDown/linkUp, to the receivers of the facility file or of
+// SetTrapReceivers. Points a model does not drive serve the profile's sim
+// value. Tests disable the automatic tick (Options.Manual), fix the random
+// seed (Options.Seed) and advance the models with Step, so nothing
+// depends on the wall clock.
 package facsim
 
 import (
@@ -56,9 +66,10 @@ type Options struct {
 	// Seed seeds the models' randomness; 0 picks one (see Sim.Seed). Each
 	// device draws from its own stream derived from the seed and its id.
 	Seed uint64
-	// FreePorts serves every listener on a free port of its loopback host
-	// instead of the facility's port, keeping devices that share a
-	// listener together (for tests and in-process demos).
+	// FreePorts serves every listener (Modbus TCP, and SNMP UDP) on a free
+	// port of its loopback host instead of the facility's port, keeping
+	// devices that share a Modbus listener together (for tests and
+	// in-process demos). Trap receivers keep their addresses.
 	FreePorts bool
 	// Logger receives the simulator's events; nil discards them.
 	Logger *slog.Logger
@@ -80,6 +91,8 @@ type Sim struct {
 	elapsed   float64 // simulated seconds since start
 
 	stop      chan struct{}
+	ctx       context.Context // ends at Close: SNMP agents and trap senders
+	cancel    context.CancelFunc
 	closeOnce sync.Once
 	wg        sync.WaitGroup
 }
@@ -122,12 +135,26 @@ func Start(ctx context.Context, f *Facility, opts Options) (*Sim, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Sim{opts: opts, log: log, seed: opts.Seed, speed: opts.Speed, byID: map[string]*device{}, stop: make(chan struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if s.seed == 0 {
 		s.seed = rand.Uint64() | 1
 	}
 	if err := s.build(f); err != nil {
 		s.closeListeners()
 		return nil, err
+	}
+	for _, d := range s.devices {
+		if d.snmp == nil {
+			continue
+		}
+		s.wg.Add(2)
+		go func() {
+			defer s.wg.Done()
+			if err := d.snmp.agent.Serve(s.ctx, d.snmp.pc); err != nil {
+				s.log.Error("facsim: snmp agent stopped", "device", d.spec.ID, "addr", d.snmp.addr, "err", err)
+			}
+		}()
+		go s.sendTraps(s.ctx, d)
 	}
 	for _, l := range s.listeners {
 		s.wg.Add(1)
@@ -161,6 +188,15 @@ func (s *Sim) build(f *Facility) error {
 	for i := range f.Devices {
 		spec := &f.Devices[i]
 		p, _ := s.opts.Registry.Get(spec.Profile) // Validate checked it
+		if spec.IsSNMP() {
+			d, err := s.buildSNMP(spec, p)
+			if err != nil {
+				return err
+			}
+			s.devices = append(s.devices, d)
+			s.byID[spec.ID] = d
+			continue
+		}
 		key := spec.listenerKey()
 		l := byKey[key]
 		if l == nil {
@@ -181,14 +217,14 @@ func (s *Sim) build(f *Facility) error {
 		fw := effectiveFirmware(spec, p)
 		res := p.Resolve(fw)
 		d := &device{
-			spec: spec, res: res, class: p.Class, firmware: fw, unit: spec.UnitID(), lst: l,
+			spec: spec, res: res, class: p.Class, firmware: fw, sim: s, unit: spec.UnitID(), lst: l,
 			scenario: ScenarioNormal, fault: Fault{Kind: FaultNone},
 			vals: map[string]any{}, served: map[string]any{},
 		}
 		if err := d.checkFirmware(); err != nil {
 			return err
 		}
-		d.model = newModel(p.Class, res, rand.New(rand.NewPCG(s.seed, hashID(spec.ID))))
+		d.model = newModel(spec, p.Class, res, s.rng(spec.ID))
 		if err := d.mapMemory(); err != nil {
 			return err
 		}
@@ -241,6 +277,11 @@ func (d *device) checkFirmware() error {
 		}
 	}
 	return nil
+}
+
+// rng returns the random stream of device id.
+func (s *Sim) rng(id string) *rand.Rand {
+	return rand.New(rand.NewPCG(s.seed, hashID(id)))
 }
 
 func hashID(id string) uint64 {
@@ -303,23 +344,25 @@ func (s *Sim) Step(dt time.Duration) {
 // Seed returns the seed in use, to replay a run with Options.Seed.
 func (s *Sim) Seed() uint64 { return s.seed }
 
-// Addr returns the address device id is served on ("" for an unknown id).
+// Addr returns the address device id is served on: the host:port of its
+// Modbus TCP listener, or of its SNMP agent's UDP socket ("" for an
+// unknown id).
 func (s *Sim) Addr(id string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if d := s.byID[id]; d != nil {
-		return d.lst.addr
+		return d.address()
 	}
 	return ""
 }
 
-// Addrs returns the served address of every device by id.
+// Addrs returns the served address of every device by id (see Addr).
 func (s *Sim) Addrs() map[string]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make(map[string]string, len(s.devices))
 	for _, d := range s.devices {
-		out[d.spec.ID] = d.lst.addr
+		out[d.spec.ID] = d.address()
 	}
 	return out
 }
@@ -380,7 +423,10 @@ func (s *Sim) setScenario(id, name string) ([]string, error) {
 
 // SetFault switches device id to a fault: kind is one of the Fault*
 // constants (FaultNone clears) and param its parameter, empty for the
-// default (see ParseFault). An empty id sets the fault on every device.
+// default (see ParseFault). An SNMP device's agent takes silent, late,
+// garbage, truncated and error; a Modbus device every kind but error (see
+// FaultKinds). An empty id sets the fault on every device it applies to,
+// and fails only if there is none.
 func (s *Sim) SetFault(id, kind, param string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -399,18 +445,34 @@ func (s *Sim) setFault(id, kind, param string) error {
 // applyFault sets f and returns the ids of the devices it was set on. The
 // caller holds s.mu.
 func (s *Sim) applyFault(id string, f Fault) ([]string, error) {
-	targets := s.devices
+	var targets []*device
 	if id != "" {
 		d := s.byID[id]
 		if d == nil {
 			return nil, fmt.Errorf("facsim: unknown device %q", id)
 		}
+		if proto := d.res.Profile.Protocol; !f.fits(proto) {
+			return nil, fmt.Errorf("facsim: fault %q does not apply to device %q, a %s device (known for %s: %s)", f.Kind, id, proto, proto, faultNames(proto))
+		}
 		targets = []*device{d}
+	} else {
+		for _, d := range s.devices {
+			if f.fits(d.res.Profile.Protocol) {
+				targets = append(targets, d)
+			}
+		}
+		if len(targets) == 0 {
+			return nil, fmt.Errorf("facsim: no device fault %q applies to", f.Kind)
+		}
 	}
 	ids := make([]string, len(targets))
 	for i, d := range targets {
 		d.fault = f
-		d.lst.srv.SetFault(d.unit, f.server())
+		if d.snmp != nil {
+			d.snmp.agent.SetFault(f.agent())
+		} else {
+			d.lst.srv.SetFault(d.unit, f.server())
+		}
 		ids[i] = d.spec.ID
 		s.log.Info("facsim: fault", "device", d.spec.ID, "fault", f.String())
 	}
@@ -422,20 +484,65 @@ type DeviceStatus struct {
 	ID       string `json:"id"`
 	Profile  string `json:"profile"`
 	Class    string `json:"class"`
+	Protocol string `json:"protocol"` // modbus or snmp
 	Firmware string `json:"firmware,omitempty"`
 	// Variant is the firmware range of the profile variant served.
 	Variant string `json:"variant,omitempty"`
+	// Address is the Modbus TCP listener's or the SNMP agent's (UDP)
+	// host:port.
 	Address string `json:"address"`
-	Unit    uint8  `json:"unit"`
+	Unit    uint8  `json:"unit,omitempty"` // Modbus only
 	// Gateway is the listener's name when devices share it.
-	Gateway  string `json:"gateway,omitempty"`
-	Scenario string `json:"scenario"`
+	Gateway string `json:"gateway,omitempty"`
+	// SNMP is the agent of an SNMP device.
+	SNMP     *SNMPStatus `json:"snmp,omitempty"`
+	Scenario string      `json:"scenario"`
 	// ScenarioSeconds is the simulated time since the scenario started.
 	ScenarioSeconds float64 `json:"scenario_seconds"`
 	Fault           string  `json:"fault"`
 	// Values holds the engineering value of every point served, as a
 	// poller decodes it (a reason text for a sentinel).
 	Values map[string]any `json:"values"`
+}
+
+// SNMPStatus is an SNMP device's agent as the control API shows it, with
+// no community or passphrase.
+type SNMPStatus struct {
+	// Versions the agent answers: "1", "2c" (with a community), "3".
+	Versions []string `json:"versions"`
+	// Users are the SNMPv3 users.
+	Users []SNMPUser `json:"users,omitempty"`
+	// EngineID is the SNMPv3 engine id in hex (snmptrapd's createUser -e
+	// needs it for v3 traps).
+	EngineID string `json:"engine_id"`
+	// Traps are the notification receivers, without their community.
+	Traps []TrapReceiver `json:"traps"`
+	// TrapsSent and TrapFailures count notifications sent and those that
+	// could not be sent (or informs not acknowledged).
+	TrapsSent    uint64 `json:"traps_sent"`
+	TrapFailures uint64 `json:"trap_failures"`
+	// Sets and SetsRejected count SET requests and those refused.
+	Sets         uint64 `json:"sets"`
+	SetsRejected uint64 `json:"sets_rejected"`
+}
+
+func (sd *snmpDevice) status() *SNMPStatus {
+	st := sd.agent.Stats()
+	out := &SNMPStatus{EngineID: fmt.Sprintf("%x", sd.engineID), Users: slices.Clone(sd.spec.Users), Traps: slices.Clone(sd.receivers),
+		TrapsSent: st.TrapsSent, TrapFailures: st.NotifyFailures, Sets: st.Sets, SetsRejected: st.SetsRejected}
+	if sd.spec.Community != "" || sd.spec.WriteCommunity != "" {
+		out.Versions = append(out.Versions, "1", "2c")
+	}
+	if len(sd.spec.Users) > 0 {
+		out.Versions = append(out.Versions, "3")
+	}
+	if out.Traps == nil {
+		out.Traps = []TrapReceiver{}
+	}
+	for i := range out.Traps {
+		out.Traps[i].Community = "" // a secret, as the device's communities
+	}
+	return out
 }
 
 // Devices returns the status of every device, in facility order.
@@ -445,10 +552,13 @@ func (s *Sim) Devices() []DeviceStatus {
 	out := make([]DeviceStatus, len(s.devices))
 	for i, d := range s.devices {
 		st := DeviceStatus{
-			ID: d.spec.ID, Profile: d.res.Profile.Model, Class: d.class, Firmware: d.firmware,
-			Address: d.lst.addr, Unit: d.unit, Gateway: d.spec.Gateway, Scenario: d.scenario,
+			ID: d.spec.ID, Profile: d.res.Profile.Model, Class: d.class, Protocol: d.res.Profile.Protocol, Firmware: d.firmware,
+			Address: d.address(), Unit: d.unit, Gateway: d.spec.Gateway, Scenario: d.scenario,
 			ScenarioSeconds: round(s.elapsed-d.since, 1), Fault: d.fault.String(),
 			Values: make(map[string]any, len(d.served)),
+		}
+		if d.snmp != nil {
+			st.SNMP = d.snmp.status()
 		}
 		if d.res.Variant != nil {
 			st.Variant = d.res.Variant.Firmware
@@ -461,8 +571,9 @@ func (s *Sim) Devices() []DeviceStatus {
 	return out
 }
 
-// Close stops the model tick and the listeners and closes every client
-// connection. It is idempotent and returns nil.
+// Close stops the model tick, the listeners and the SNMP agents, closes
+// every client connection and drops the notifications not yet sent. It is
+// idempotent and returns nil.
 func (s *Sim) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
@@ -473,8 +584,14 @@ func (s *Sim) Close() error {
 }
 
 func (s *Sim) closeListeners() {
+	s.cancel()
 	for _, l := range s.listeners {
 		l.srv.Close()
 		l.ln.Close()
+	}
+	for _, d := range s.devices {
+		if d.snmp != nil {
+			d.snmp.pc.Close()
+		}
 	}
 }

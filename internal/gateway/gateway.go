@@ -38,12 +38,14 @@ type Gateway struct {
 	pub     *publishing
 	traps   *trap.Listener
 	events  events
-	hub     *pipeline.Hub
-	poller  *pipeline.Poller
-	scheds  []pipeline.Schedule
-	devices []*device
-	conns   map[string]*mbdrv.Conn
-	started time.Time
+	// trapSources maps a sender IP to the devices polled at it.
+	trapSources map[string][]string
+	hub         *pipeline.Hub
+	poller      *pipeline.Poller
+	scheds      []pipeline.Schedule
+	devices     []*device
+	conns       map[string]*mbdrv.Conn
+	started     time.Time
 
 	mu       sync.Mutex
 	httpAddr string

@@ -10,16 +10,18 @@ import (
 
 	profiles "github.com/facgw/facgw/firmware-profiles"
 	"github.com/facgw/facgw/internal/config"
+	"github.com/facgw/facgw/internal/demo"
 	"github.com/facgw/facgw/internal/facsim"
 	"github.com/facgw/facgw/internal/gateway"
 	"github.com/facgw/facgw/internal/point"
 )
 
-// demo starts the demo facility (deploy/facility.yaml) in-process with the
-// model stepped by hand, and a gateway built from deploy/demo.yaml polling
-// it, as `make run` does. It returns both once every device has been
+// startDemo starts what `make run` starts, through the same internal/demo
+// code: the facility of deploy/facility.yaml in-process (its clock stepped
+// by hand), two embedded brokers and a gateway built from deploy/demo.yaml
+// (polling faster) with its trap listener. It returns both once every device has been
 // polled at least once.
-func demo(t *testing.T) (*facsim.Sim, *gateway.Gateway) {
+func startDemo(t *testing.T) (*facsim.Sim, *gateway.Gateway) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end to end: skipped with -short")
@@ -33,29 +35,21 @@ func demo(t *testing.T) (*facsim.Sim, *gateway.Gateway) {
 		t.Fatal(err)
 	}
 	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.StateDir = t.TempDir()
 	// Poll fast so the test needs few wall-clock seconds; the cadence is
 	// not what is under test here.
 	for i := range cfg.Devices {
 		d := &cfg.Devices[i]
 		d.Poll = map[string]time.Duration{"default": 50 * time.Millisecond, "safety": 50 * time.Millisecond}
 	}
-	fac, err := facsim.LoadFacility("../../deploy/facility.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	sim, err := facsim.Start(ctx, fac, facsim.Options{Registry: reg, FreePorts: true, Manual: true, Seed: 7})
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	info, err := demo.Start(ctx, cfg, "../../deploy/facility.yaml", log, demo.Options{Manual: true, Seed: 7})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
 	}
-	for id, addr := range sim.Addrs() {
-		if d, ok := cfg.Device(id); ok {
-			d.Address = addr
-		}
-	}
-	cfg.StateDir = t.TempDir()
-	gw, err := gateway.New(cfg, reg, gateway.Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "test"})
+	gw, err := gateway.New(cfg, reg, gateway.Options{Log: log, Version: "test"})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -68,12 +62,11 @@ func demo(t *testing.T) (*facsim.Sim, *gateway.Gateway) {
 	t.Cleanup(func() {
 		cancel()
 		<-done
-		sim.Close()
 	})
 	for _, d := range cfg.Devices {
 		waitFor(t, d.ID+" polled", func() bool { return len(gw.State().Points(d.ID)) > 0 })
 	}
-	return sim, gw
+	return info.Sim, gw
 }
 
 // waitFor polls cond until it holds. The bound only turns a hang into a
@@ -110,7 +103,7 @@ func get(gw *gateway.Gateway, dev, name string) point.Point {
 // read with good quality in the normal scenario, through the same config
 // and facility files `make run` uses.
 func TestDemoFacilityIntegration(t *testing.T) {
-	_, gw := demo(t)
+	_, gw := startDemo(t)
 	for _, info := range gw.Devices() {
 		waitFor(t, info.ID+" good", func() bool {
 			for _, p := range gw.State().Points(info.ID) {
@@ -144,7 +137,7 @@ func TestDemoFacilityIntegration(t *testing.T) {
 // gateway sees it, device by device, while the other devices stay as they
 // were.
 func TestScenariosIntegration(t *testing.T) {
-	sim, gw := demo(t)
+	sim, gw := startDemo(t)
 
 	// Utility failure: UPS A goes on battery and its runtime falls.
 	if err := sim.SetScenario("ups-a", "utility-failure"); err != nil {
@@ -208,7 +201,7 @@ func TestScenariosIntegration(t *testing.T) {
 // gateway and every other device keep polling, and the device recovers
 // once the fault clears.
 func TestDeviceFaultsIntegration(t *testing.T) {
-	sim, gw := demo(t)
+	sim, gw := startDemo(t)
 	faults := []struct {
 		device, kind, param, reason string
 	}{
@@ -265,4 +258,61 @@ func cycles(gw *gateway.Gateway) map[string]uint64 {
 		out[s.Device] += s.Cycles
 	}
 	return out
+}
+
+// TestSnmpTrapIntegration: a utility failure on the simulated SNMP UPS
+// sends upsTrapOnBattery to the gateway's listener, which records it and
+// polls the UPS at once; the link-down scenario on the switch does the
+// same with linkDown. All agents share 127.0.0.1, so the gateway picks the
+// device by the notification's family.
+func TestSnmpTrapIntegration(t *testing.T) {
+	sim, gw := startDemo(t)
+	if err := sim.SetScenario("ups-c", "utility-failure"); err != nil {
+		t.Fatal(err)
+	}
+	sim.Step(5 * time.Second)
+	waitFor(t, "upsTrapOnBattery event", func() bool { return hasEvent(gw, "upsTrapOnBattery", "ups-c") })
+	waitFor(t, "ups-c on battery", func() bool { return get(gw, "ups-c", "ups.status.on_battery").Value() == true })
+	triggered := uint64(0)
+	for _, s := range gw.PollStats() {
+		if s.Device == "ups-c" {
+			triggered += s.Triggered
+		}
+	}
+	if triggered == 0 {
+		t.Error("the trap did not trigger an immediate poll of ups-c")
+	}
+	if err := sim.SetScenario("sw-core1", "link-down"); err != nil {
+		t.Fatal(err)
+	}
+	sim.Step(time.Second)
+	waitFor(t, "linkDown event", func() bool { return hasEvent(gw, "linkDown", "sw-core1") })
+}
+
+func hasEvent(gw *gateway.Gateway, name, device string) bool {
+	for _, e := range gw.Events() {
+		if e.Name == name && e.Device == device && e.Repolled {
+			return true
+		}
+	}
+	return false
+}
+
+// TestDemoPublishesIntegration: the demo's two embedded brokers both get
+// every message: each broker's outbox drains to zero with everything
+// acknowledged.
+func TestDemoPublishesIntegration(t *testing.T) {
+	_, gw := startDemo(t)
+	waitFor(t, "both brokers connected and drained", func() bool {
+		ds := gw.Destinations()
+		if len(ds) != 2 {
+			return false
+		}
+		for _, d := range ds {
+			if !d.Connected || d.Acked == 0 || d.Outbox.Appended < 20 {
+				return false
+			}
+		}
+		return true
+	})
 }

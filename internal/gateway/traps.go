@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 
 	"github.com/facgw/facgw/drivers/snmp/trap"
@@ -48,6 +49,13 @@ func (g *Gateway) buildTraps() error {
 		return nil
 	}
 	sources := map[string]string{}
+	g.trapSources = map[string][]string{}
+	add := func(ip, id string) {
+		if _, ok := sources[ip]; !ok {
+			sources[ip] = id
+		}
+		g.trapSources[ip] = append(g.trapSources[ip], id)
+	}
 	for _, d := range g.cfg.Devices {
 		if d.Transport != config.TransportSNMP || d.Disabled {
 			continue
@@ -57,13 +65,15 @@ func (g *Gateway) buildTraps() error {
 			continue
 		}
 		if a, err := netip.ParseAddr(host); err == nil {
-			sources[a.String()] = d.ID
+			add(a.String(), d.ID)
 		} else {
 			g.log.Warn("traps: device address is a name, not an IP; list its address under traps.sources", "device", d.ID, "host", host)
 		}
 	}
 	for src, id := range t.Sources {
-		sources[src] = id
+		if a, err := netip.ParseAddr(src); err == nil {
+			add(a.String(), id)
+		}
 	}
 	var comms []string
 	for _, c := range t.Communities {
@@ -98,10 +108,50 @@ func (g *Gateway) buildTraps() error {
 // re-poll the sender now (a trap is a reason to poll, polling is the
 // truth: traps are UDP and get lost).
 func (g *Gateway) onTrap(ev trap.Event) {
-	repolled := g.poller.Trigger(ev.Device)
-	g.events.add(web.Event{Time: ev.Time.UTC(), Device: ev.Device, Source: ev.Source.String(), Kind: "snmp-trap",
-		Name: ev.Name, OID: ev.TrapOID, Inform: ev.Inform, Repolled: repolled})
-	g.log.Info("snmp notification", "device", ev.Device, "name", ev.Name, "oid", ev.TrapOID, "from", ev.Source.String(), "inform", ev.Inform)
+	ids := g.trapDevices(ev)
+	var repolled []string
+	for _, id := range ids {
+		if g.poller.Trigger(id) {
+			repolled = append(repolled, id)
+		}
+	}
+	g.events.add(web.Event{Time: ev.Time.UTC(), Device: strings.Join(ids, ","), Source: ev.Source.String(), Kind: "snmp-trap",
+		Name: ev.Name, OID: ev.TrapOID, Inform: ev.Inform, Repolled: len(repolled) > 0})
+	g.log.Info("snmp notification", "devices", ids, "name", ev.Name, "oid", ev.TrapOID, "from", ev.Source.String(), "inform", ev.Inform)
+}
+
+// trapDevices returns the devices a notification may come from. Several
+// agents can share a source address (one management card for several
+// units, a NAT, or the simulator on loopback): then the notification's
+// family narrows them down by profile class (UPS-MIB traps to UPSes,
+// linkDown/linkUp to switches), and if that leaves none or several, all
+// of them are re-polled: a poll too many costs little, one too few hides
+// an event.
+func (g *Gateway) trapDevices(ev trap.Event) []string {
+	ids := g.trapSources[ev.Source.Addr().Unmap().String()]
+	if len(ids) <= 1 {
+		if len(ids) == 0 && ev.Device != "" {
+			return []string{ev.Device}
+		}
+		return ids
+	}
+	class := ""
+	switch {
+	case strings.HasPrefix(ev.Name, "upsTrap"):
+		class = "ups"
+	case ev.Name == "linkDown" || ev.Name == "linkUp":
+		class = "switch"
+	}
+	var match []string
+	for _, id := range ids {
+		if class != "" && g.classOf(id) == class {
+			match = append(match, id)
+		}
+	}
+	if len(match) == 0 {
+		return ids
+	}
+	return match
 }
 
 // startTraps binds the listener; an error (port taken, no permission for
