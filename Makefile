@@ -49,6 +49,7 @@ bench:
 
 bench-system: build
 	$(GO) run ./cmd/facbench -devices 200 -points 60 -interval 1s -duration 60s -facgw $(BIN)/facgw
+	$(GO) run ./cmd/facbench -devices 200 -points 60 -interval 1s -snmp-devices 50 -snmp-points 40 -snmp-interval 5s -duration 60s -facgw $(BIN)/facgw
 
 ## lint: gofmt and go vet
 lint:

@@ -105,10 +105,19 @@ func (p *Poller) Run(ctx context.Context, scheds []Schedule) {
 	wg.Wait()
 }
 
+// spreadSlots is how many start slots an interval is divided into.
+// Schedules start in one of them, chosen by a hash of device and group, so
+// polls are spread over the interval in a few waves rather than all at
+// once (one burst on the network and shared gateways) or each at its own
+// instant (one runtime wake-up per poll: with hundreds of devices the
+// idle-to-busy transitions cost more CPU than the polls; measured in
+// docs/benchmarks.md).
+const spreadSlots = 8
+
 func spread(key string, interval time.Duration) time.Duration {
 	h := fnv.New64a()
 	h.Write([]byte(key))
-	return time.Duration(h.Sum64() % uint64(interval))
+	return time.Duration(h.Sum64()%spreadSlots) * (interval / spreadSlots)
 }
 
 func (p *Poller) loop(ctx context.Context, s Schedule, st *Stats, kick <-chan struct{}) {

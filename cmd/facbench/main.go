@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/facgw/facgw/internal/mbserver"
+	"github.com/facgw/facgw/internal/snmpagent"
+	"github.com/facgw/facgw/pipeline/mqtt"
 )
 
 func main() {
@@ -30,8 +32,14 @@ func main() {
 	warmup := flag.Duration("warmup", 10*time.Second, "time before measuring")
 	duration := flag.Duration("duration", 60*time.Second, "measured time")
 	facgw := flag.String("facgw", "bin/facgw", "facgw binary")
+	snmpDevices := flag.Int("snmp-devices", 0, "simulated SNMP agents, each on its own loopback UDP port")
+	snmpPoints := flag.Int("snmp-points", 40, "points per SNMP device")
+	snmpInterval := flag.Duration("snmp-interval", 5*time.Second, "SNMP poll interval")
+	brokers := flag.Int("mqtt-brokers", 0, "publish to this many brokers (embedded in facbench, on loopback)")
 	flag.Parse()
-	if err := run(*devices, *points, *interval, *warmup, *duration, *facgw); err != nil {
+	load := load{devices: *devices, points: *points, interval: *interval, snmpDevices: *snmpDevices, snmpPoints: *snmpPoints, snmpInterval: *snmpInterval,
+		brokers: *brokers}
+	if err := run(load, *warmup, *duration, *facgw); err != nil {
 		fmt.Fprintln(os.Stderr, "facbench:", err)
 		os.Exit(1)
 	}
@@ -71,7 +79,35 @@ func profileYAML(n int) string {
 	return b.String()
 }
 
-func run(nDev, nPts int, interval, warmup, duration time.Duration, bin string) error {
+// load is what facbench simulates.
+type load struct {
+	devices, points         int
+	interval                time.Duration
+	snmpDevices, snmpPoints int
+	snmpInterval            time.Duration
+	brokers                 int
+}
+
+// snmpProfileYAML is a synthetic SNMP profile: scalars (gauges, integers
+// with a scale, counters) under a private enterprise arc.
+func snmpProfileYAML(n int) string {
+	var b strings.Builder
+	b.WriteString("model: bench-snmp\nclass: sensor\nprotocol: snmp\nsource: generic (facbench synthetic load)\npoints:\n")
+	for i := 0; i < n; i++ {
+		typ, extra := "gauge", ""
+		switch i % 4 {
+		case 1:
+			typ, extra = "integer", ", scale: 0.1, unit: degC"
+		case 3:
+			typ = "counter64"
+		}
+		fmt.Fprintf(&b, "  - {name: s.x%03d, oid: 1.3.6.1.4.1.99999.1.%d.0, type: %s%s}\n", i, i+1, typ, extra)
+	}
+	return b.String()
+}
+
+func run(l load, warmup, duration time.Duration, bin string) error {
+	nDev, nPts, interval := l.devices, l.points, l.interval
 	dir, err := os.MkdirTemp("", "facbench")
 	if err != nil {
 		return err
@@ -81,6 +117,9 @@ func run(nDev, nPts int, interval, warmup, duration time.Duration, bin string) e
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "profiles", "bench.yaml"), []byte(profileYAML(nPts)), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "profiles", "bench-snmp.yaml"), []byte(snmpProfileYAML(l.snmpPoints)), 0o644); err != nil {
 		return err
 	}
 	mem := mbserver.NewMemory()
@@ -105,6 +144,48 @@ func run(nDev, nPts int, interval, warmup, duration time.Duration, bin string) e
 		go srv.Serve(ln)
 		fmt.Fprintf(&cfg, "  - {id: dev-%03d, profile: bench-device, transport: modbus-tcp, address: %q, unit: 1}\n", i, ln.Addr().String())
 	}
+	if l.brokers > 0 {
+		cfg.WriteString("mqtt:\n  brokers:\n")
+		for i := 0; i < l.brokers; i++ {
+			b, err := mqtt.StartEmbeddedBroker("127.0.0.1:0", nil)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			fmt.Fprintf(&cfg, "    - {name: b%d, url: %q}\n", i, b.URL())
+		}
+	}
+	if l.snmpDevices > 0 {
+		store := snmpagent.NewStore()
+		for i := 0; i < l.snmpPoints; i++ {
+			oid := fmt.Sprintf("1.3.6.1.4.1.99999.1.%d.0", i+1)
+			v := snmpagent.Gauge32(uint32(1000 + i))
+			switch i % 4 {
+			case 1:
+				v = snmpagent.Integer(int32(215 + i))
+			case 3:
+				v = snmpagent.Counter64(uint64(1e9 + i))
+			}
+			if err := store.Set(oid, v); err != nil {
+				return err
+			}
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		for i := 0; i < l.snmpDevices; i++ {
+			agent, err := snmpagent.New(store, snmpagent.Config{Communities: []string{"public"}})
+			if err != nil {
+				return err
+			}
+			pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				return err
+			}
+			go agent.Serve(ctx, pc)
+			fmt.Fprintf(&cfg, "  - {id: snmp-%03d, profile: bench-snmp, transport: snmp, address: %q, snmp: {version: 2c, community: public}, poll: {default: %s}}\n",
+				i, pc.LocalAddr().String(), l.snmpInterval)
+		}
+	}
 	cfgFile := filepath.Join(dir, "facgw.yaml")
 	if err := os.WriteFile(cfgFile, []byte(cfg.String()), 0o644); err != nil {
 		return err
@@ -115,7 +196,8 @@ func run(nDev, nPts int, interval, warmup, duration time.Duration, bin string) e
 		return err
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	fmt.Printf("facbench: %d devices x %d points at %s; warming up %s, measuring %s\n", nDev, nPts, interval, warmup, duration)
+	fmt.Printf("facbench: %d Modbus devices x %d points at %s, %d SNMP devices x %d points at %s; warming up %s, measuring %s\n",
+		nDev, nPts, interval, l.snmpDevices, l.snmpPoints, l.snmpInterval, warmup, duration)
 	time.Sleep(warmup)
 	cpu0, err := cpuTime(cmd.Process.Pid)
 	if err != nil {
@@ -137,9 +219,10 @@ func run(nDev, nPts int, interval, warmup, duration time.Duration, bin string) e
 	elapsed := time.Since(t0)
 	cycles1, bad, total := pollStats(httpPort)
 	cpuPct := 100 * (cpu1 - cpu0).Seconds() / elapsed.Seconds()
-	expected := float64(nDev) * elapsed.Seconds() / interval.Seconds()
-	fmt.Printf("| devices | points | interval | polls done / expected | CPU (%% of one core) | peak RSS (MB) | bad points |\n|---|---|---|---|---|---|---|\n")
-	fmt.Printf("| %d | %d | %s | %d / %.0f | %.2f | %.1f | %d of %d |\n", nDev, nPts, interval, cycles1-cycles0, expected, cpuPct, float64(peakRSS)/1024, bad, total)
+	expected := float64(nDev)*elapsed.Seconds()/interval.Seconds() + float64(l.snmpDevices)*elapsed.Seconds()/l.snmpInterval.Seconds()
+	fmt.Printf("| Modbus devices x points @ interval | SNMP devices x points @ interval | MQTT brokers | polls done / expected | CPU (%% of one core) | peak RSS (MB) | bad points |\n|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| %d x %d @ %s | %d x %d @ %s | %d | %d / %.0f | %.2f | %.1f | %d of %d |\n", nDev, nPts, interval, l.snmpDevices, l.snmpPoints, l.snmpInterval,
+		l.brokers, cycles1-cycles0, expected, cpuPct, float64(peakRSS)/1024, bad, total)
 	return nil
 }
 

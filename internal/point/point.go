@@ -7,7 +7,6 @@
 package point
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
@@ -168,29 +167,9 @@ func round3(v float64) float64 {
 	return math.Round(v*1000) / 1000
 }
 
-// jsonPoint is the wire form shared by the HTTP API and MQTT messages.
-type jsonPoint struct {
-	Device  string    `json:"device,omitempty"`
-	Name    string    `json:"name"`
-	Value   any       `json:"value"`
-	Code    *float64  `json:"code,omitempty"`
-	Unit    Unit      `json:"unit,omitempty"`
-	Time    time.Time `json:"time"`
-	Quality Quality   `json:"quality"`
-	Reason  string    `json:"reason,omitempty"`
-}
-
 // MarshalJSON writes {"name","value","unit","time","quality","reason"};
 // enums also carry their numeric "code". NaN and infinities, which JSON
-// cannot carry, are written as null.
+// cannot carry, are written as null. See AppendJSON.
 func (p Point) MarshalJSON() ([]byte, error) {
-	j := jsonPoint{Device: p.Device, Name: p.Name, Value: p.Value(), Unit: p.Unit, Time: p.Time, Quality: p.Quality, Reason: p.Reason}
-	if p.Kind == Enum {
-		c := p.Num
-		j.Code = &c
-	}
-	if f, ok := j.Value.(float64); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
-		j.Value = nil
-	}
-	return json.Marshal(j)
+	return p.AppendJSON(make([]byte, 0, 128))
 }

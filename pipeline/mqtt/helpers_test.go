@@ -132,6 +132,12 @@ func outboxMessage(device string, seq int) outbox.Message {
 	return outbox.Message{Class: outbox.Telemetry, Key: device, Topic: testInfo.Topics().Telemetry(device), Payload: b}
 }
 
+// logf logs with the wall clock, to read a slow run's phases.
+func logf(t testing.TB, format string, args ...any) {
+	t.Helper()
+	t.Logf("%s "+format, append([]any{time.Now().Format("15:04:05.000")}, args...)...)
+}
+
 // waitTick paces a test's publishing loop; it is never a condition.
 func waitTick() { time.Sleep(time.Millisecond) }
 
@@ -277,13 +283,14 @@ func (p *proxy) Pass() {
 // reconnects: telemetry (device, seq) in arrival order, status payloads,
 // the latest state per device and markers.
 type collector struct {
-	mu      sync.Mutex
-	seqs    map[string][]uint64
-	msgs    map[string][]Telemetry
-	status  []Status
-	state   map[string]State
-	markers map[string]bool
-	bad     []string
+	mu       sync.Mutex
+	seqs     map[string][]uint64
+	msgs     map[string][]Telemetry
+	status   []Status // live, in order
+	retained *Status  // the last retained status replayed
+	state    map[string]State
+	markers  map[string]bool
+	bad      []string
 }
 
 func newCollector() *collector {
@@ -321,6 +328,12 @@ func (c *collector) handle(topics Topics) paho.MessageHandler {
 			var st Status
 			if err := json.Unmarshal(m.Payload(), &st); err != nil {
 				c.bad = append(c.bad, fmt.Sprintf("%s: %v", topic, err))
+				return
+			}
+			if m.Retained() {
+				// Replayed on subscribe; a broker may also replay one
+				// it is delivering live at that moment (mochi does).
+				c.retained = &st
 				return
 			}
 			c.status = append(c.status, st)

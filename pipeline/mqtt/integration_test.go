@@ -120,26 +120,34 @@ func newRedundantRig(t *testing.T) *redundantRig {
 // everything the broker accepted until then, and kills the broker.
 func (r *redundantRig) takeDown(t *testing.T, i int) {
 	t.Helper()
+	logf(t, "take down %s: block", r.pubs[i].Name())
 	r.proxies[i].Block()
 	// Anything the broker acknowledged was processed before the marker,
 	// so the subscriber has it once the marker is in: what is lost with
 	// the broker was never acknowledged and is still in the outbox.
 	marker(t, r.brokers[i].Addr, r.cols[i], fmt.Sprintf("down-%d-%d", i, r.pubs[i].Stats().Epoch))
+	logf(t, "take down %s: marker received, kill", r.pubs[i].Name())
 	r.brokers[i].Kill()
+	logf(t, "take down %s: killed", r.pubs[i].Name())
 	waitFor(t, "publisher "+r.pubs[i].Name()+" to notice", func() bool { return !r.pubs[i].Stats().Connected })
+	logf(t, "take down %s: done", r.pubs[i].Name())
 }
 
 // bringUp restarts broker i, resubscribes and lets the publisher through.
 func (r *redundantRig) bringUp(t *testing.T, i int) {
 	t.Helper()
+	logf(t, "bring up %s: restart", r.pubs[i].Name())
 	r.brokers[i].Restart() // same port; persistence false: no sessions
+	logf(t, "bring up %s: subscribe", r.pubs[i].Name())
 	subscribe(t, r.brokers[i].Addr, r.cols[i], "", "")
 	r.proxies[i].Pass()
+	logf(t, "bring up %s: passing", r.pubs[i].Name())
 }
 
 func (r *redundantRig) finish(t *testing.T, s *streamer) {
 	t.Helper()
 	want := s.halt(t)
+	logf(t, "stream halted")
 	for i := range r.cols {
 		waitFor(t, fmt.Sprintf("broker %s to receive everything", r.pubs[i].Name()), func() bool { return r.cols[i].complete(want) })
 		waitFor(t, fmt.Sprintf("outbox %s to drain", r.pubs[i].Name()), func() bool { return r.pubs[i].Stats().Outbox.Depth == 0 })
@@ -162,10 +170,9 @@ func TestRedundantBrokersIntegration(t *testing.T) {
 		waitFor(t, "both subscribers to receive the stream", func() bool {
 			return r.cols[0].max("crac-1") >= 30 && r.cols[1].max("crac-1") >= 30
 		})
+		logf(t, "stream flowing")
 
-		t.Log("phase: take down")
 		r.takeDown(t, 0)
-		t.Log("phase: down")
 		// B keeps receiving while A is dead; A's outbox fills.
 		before := r.cols[1].max("ups-a")
 		s.waitFurther(t, 600)
@@ -177,11 +184,8 @@ func TestRedundantBrokersIntegration(t *testing.T) {
 			t.Errorf("broker b was disconnected while only a was down")
 		}
 
-		t.Log("phase: bring up")
 		r.bringUp(t, 0)
-		t.Log("phase: up")
 		s.waitFurther(t, 300) // new messages while A catches up
-		t.Log("phase: finish")
 		r.finish(t, s)
 	})
 
@@ -191,6 +195,7 @@ func TestRedundantBrokersIntegration(t *testing.T) {
 		waitFor(t, "both subscribers to receive the stream", func() bool {
 			return r.cols[0].max("crac-1") >= 30 && r.cols[1].max("crac-1") >= 30
 		})
+		logf(t, "stream flowing")
 
 		r.takeDown(t, 0)
 		r.takeDown(t, 1)

@@ -45,7 +45,9 @@ type BrokerConfig struct {
 	// Name identifies the broker in logs and stats; default: URL host.
 	Name string
 	// URL is "tcp://host:port" or "ssl://host:port" ("mqtt" and "mqtts",
-	// "tls" are accepted as synonyms).
+	// "tls" are accepted as synonyms). One broker: several brokers are
+	// several Publishers, each getting everything (paho's list of servers
+	// would only fail over at connect time, eclipse/paho.mqtt.golang#530).
 	URL string
 	// ClientID is the MQTT client id; default "facgw-<gateway>". It must
 	// be unique per broker: a second client with the same id makes the
@@ -94,9 +96,9 @@ type TLSConfig struct {
 // order, a message acknowledged (removed from the outbox) only on that
 // broker's PUBACK on the connection it was sent on.
 //
-// Enqueue and Stats are safe for concurrent use. Run owns the broker's
-// connection and its one sender goroutine (Run's own), started by the
-// caller; Close stops it.
+// Enqueue, Stats and Close are safe for concurrent use. Run is the
+// broker's sender: the caller starts it on a goroutine of its own; it owns
+// the connection (and the goroutines of each connection); Close stops it.
 type Publisher struct {
 	cfg    BrokerConfig
 	status StatusInfo
@@ -277,8 +279,11 @@ func (p *Publisher) Enqueue(m outbox.Message) (outbox.Message, error) {
 
 // Run connects to the broker, with backoff, and delivers the outbox until
 // ctx ends or Close is called; it returns nil then. It runs on the caller's
-// goroutine: that is the broker's sender goroutine (paho adds its own
-// network goroutines per connection, which end with the connection).
+// goroutine: that is the broker's sender goroutine. Per connection it adds
+// a writer goroutine and paho adds its network goroutines; they end with
+// the connection, except that a writer caught in paho's Publish when its
+// connection died may outlive Run by up to ConnectTimeout (paho cannot be
+// interrupted there; the writer touches nothing else).
 //
 // On each connection it publishes the retained online status, then the
 // outbox from its head, in order, with at most InFlight messages awaiting
@@ -348,9 +353,10 @@ func (p *Publisher) Run(ctx context.Context) error {
 // Close stops Run (cleanly: PUBACKs still due are awaited up to 2 s, the
 // offline status is published, the client disconnects) and waits for it to
 // return, then closes the outbox. Messages not yet acknowledged stay in the
-// outbox for the next start. A write blocked on a stalled broker can hold
-// Close up to ConnectTimeout. Close is idempotent and safe for concurrent
-// use with everything else.
+// outbox for the next start. On a slow broker Close takes at most about
+// 5 s (the two waits and the disconnect); a dial or handshake in progress
+// is aborted. It is idempotent and safe for concurrent use with everything
+// else.
 func (p *Publisher) Close() error {
 	p.runMu.Lock()
 	if p.closed {
@@ -509,7 +515,8 @@ func (p *Publisher) dial(ctx context.Context, host string) (net.Conn, func(), er
 // bufferedConn buffers reads. paho reads every packet straight from the
 // connection in three reads (type byte, length bytes, body), so without a
 // buffer each PUBACK costs three system calls; with it, one read takes a
-// whole burst of PUBACKs. That roughly doubles the drain rate of a backlog.
+// whole burst of PUBACKs. (Fewer reads also mean fewer chances for the
+// kernel to send a TCP ACK, hence quickAck below it.)
 type bufferedConn struct {
 	net.Conn
 	r *bufio.Reader
@@ -547,29 +554,79 @@ func connectError(url, user string, err, dialErr error) error {
 	return fmt.Errorf("connect %s: %w", url, err)
 }
 
-// flight is a publish awaiting its PUBACK.
+// flight is one publish on one connection. The session creates it; the
+// connection's writer goroutine hands it to paho, sets tok and closes
+// ready; the session then waits for tok.
 type flight struct {
-	seq  uint64
-	tok  paho.Token
-	sent time.Time
+	seq     uint64 // outbox seq; 0 for the status message
+	topic   string
+	payload []byte
+	retain  bool
+	sent    time.Time
+	ready   chan struct{} // closed once tok is set
+	tok     paho.Token
+}
+
+func newFlight(seq uint64, topic string, payload []byte, retain bool) *flight {
+	return &flight{seq: seq, topic: topic, payload: payload, retain: retain, ready: make(chan struct{})}
+}
+
+// wait returns the channel to wait on for f to complete.
+func (f *flight) wait() <-chan struct{} {
+	select {
+	case <-f.ready:
+		return f.tok.Done()
+	default:
+		return f.ready
+	}
+}
+
+// done reports whether paho has completed f's token.
+func (f *flight) done() bool {
+	select {
+	case <-f.ready:
+	default:
+		return false
+	}
+	select {
+	case <-f.tok.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// writer hands flights to paho in order, on its own goroutine. paho's
+// Publish that races with the death of its connection blocks for the whole
+// WriteTimeout (= ConnectTimeout), because nothing reads paho's queue any
+// more (seen in about every other broker kill in the tests). Here that
+// blocks only this connection's writer, never the session, which notices
+// the loss at once and reconnects; the writer ends by itself when Publish
+// returns and in ends, touching nothing but its own paho client.
+func writer(c *conn, in <-chan *flight) {
+	for f := range in {
+		f.sent = time.Now()
+		f.tok = c.client.Publish(f.topic, QoS, f.retain, f.payload)
+		close(f.ready)
+	}
 }
 
 // flights is the in-flight window, a FIFO ring in send order.
 type flights struct {
-	buf     []flight
+	buf     []*flight
 	head, n int
 }
 
-func newFlights(n int) *flights { return &flights{buf: make([]flight, n)} }
+func newFlights(n int) *flights { return &flights{buf: make([]*flight, n)} }
 
 func (q *flights) full() bool     { return q.n == len(q.buf) }
-func (q *flights) front() *flight { return &q.buf[q.head] }
-func (q *flights) push(f flight) {
+func (q *flights) front() *flight { return q.buf[q.head] }
+func (q *flights) push(f *flight) {
 	q.buf[(q.head+q.n)%len(q.buf)] = f
 	q.n++
 }
 func (q *flights) pop() {
-	q.buf[q.head] = flight{}
+	q.buf[q.head] = nil
 	q.head = (q.head + 1) % len(q.buf)
 	q.n--
 }
@@ -580,38 +637,36 @@ func (q *flights) reset() {
 	q.head = 0
 }
 
-func isDone(t paho.Token) bool {
-	select {
-	case <-t.Done():
-		return true
-	default:
-		return false
-	}
-}
-
 // errUntrusted ends a connection whose token completions can no longer be
 // believed.
 var errUntrusted = errors.New("publish completed without a trustworthy PUBACK (connection epoch over; paho #563)")
 
 // session runs one connection: online status, then the outbox, until the
-// connection is lost (returns why) or ctx ends (returns ctx.Err()).
+// connection is lost (returns why) or ctx ends (returns ctx.Err()). The
+// writer goroutine it starts ends after the flights queued to it.
 func (p *Publisher) session(ctx context.Context, c *conn, q *flights) error {
 	q.reset()
 	defer func() { p.inFlight.Store(int64(q.n)) }()
+	window := len(q.buf)
+	out := make(chan *flight, window+1) // never full: at most window flights + the status
+	defer close(out)
+	go writer(c, out)
 
-	tok := c.client.Publish(p.topics.Status(), QoS, true, p.status.statusPayload(StateOnline))
-	select {
-	case <-tok.Done():
-		if err := tok.Error(); err != nil {
-			return fmt.Errorf("publish online status: %w", err)
+	online := newFlight(0, p.topics.Status(), p.status.statusPayload(StateOnline), true)
+	out <- online
+	for !online.done() {
+		select {
+		case <-online.wait():
+		case <-c.lost:
+			return c.lostErr()
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-	case <-c.lost:
-		return c.lostErr()
-	case <-ctx.Done():
-		return ctx.Err()
+	}
+	if err := online.tok.Error(); err != nil {
+		return fmt.Errorf("publish online status: %w", err)
 	}
 
-	window := len(q.buf)
 	// Fetch in batches once the window has some room, not one message
 	// per PUBACK; an idle sender (q.n == 0) sends at once.
 	refill := max(1, window/16)
@@ -619,7 +674,7 @@ func (p *Publisher) session(ctx context.Context, c *conn, q *flights) error {
 	more := true               // the outbox may hold messages not yet sent
 	var retry <-chan time.Time // after an outbox read error
 	for {
-		for q.n > 0 && isDone(q.front().tok) {
+		for q.n > 0 && q.front().done() {
 			if err := p.settle(c, q.front()); err != nil {
 				return err
 			}
@@ -639,14 +694,14 @@ func (p *Publisher) session(ctx context.Context, c *conn, q *flights) error {
 				continue
 			}
 			more = len(msgs) == room
-			now := time.Now()
 			pushed := 0
 			for _, m := range msgs {
 				if m.Seq <= lastSent || q.full() {
 					continue
 				}
-				t := c.client.Publish(m.Topic, QoS, m.Retain, m.Payload)
-				q.push(flight{seq: m.Seq, tok: t, sent: now})
+				f := newFlight(m.Seq, m.Topic, m.Payload, m.Retain)
+				q.push(f)
+				out <- f
 				lastSent = m.Seq
 				pushed++
 			}
@@ -662,7 +717,7 @@ func (p *Publisher) session(ctx context.Context, c *conn, q *flights) error {
 		}
 		var headDone, ready <-chan struct{}
 		if q.n > 0 {
-			headDone = q.front().tok.Done()
+			headDone = q.front().wait()
 			c.flushAcks()
 		}
 		if !more && retry == nil {
@@ -696,8 +751,7 @@ func (p *Publisher) settle(c *conn, f *flight) error {
 		return errUntrusted
 	}
 	if err := p.ob.Ack(f.seq); err != nil {
-		// The outbox may have dropped it (over its bound) meanwhile;
-		// nothing to redo either way.
+		// Only after Close; nothing to redo either way.
 		p.log.Debug("mqtt: outbox ack", "seq", f.seq, "error", err)
 	}
 	p.acked.Add(1)
@@ -709,18 +763,21 @@ func (p *Publisher) settle(c *conn, f *flight) error {
 
 // shutdown ends a connection cleanly when Run stops: PUBACKs still due are
 // awaited (briefly) and acknowledged, the offline status is published and
-// the client disconnects.
+// the client disconnects. It takes at most about 2*closeGrace.
 func (p *Publisher) shutdown(c *conn, q *flights) {
 	grace, cancel := context.WithTimeout(context.Background(), closeGrace)
 	defer cancel()
 wait:
 	for q.n > 0 {
-		select {
-		case <-q.front().tok.Done():
+		if q.front().done() {
 			if p.settle(c, q.front()) != nil {
-				break wait
+				break
 			}
 			q.pop()
+			continue
+		}
+		select {
+		case <-q.front().wait():
 		case <-c.lost:
 			break wait
 		case <-grace.Done():
@@ -733,11 +790,19 @@ wait:
 	}
 	offline, cancel2 := context.WithTimeout(context.Background(), closeGrace)
 	defer cancel2()
-	tok := c.client.Publish(p.topics.Status(), QoS, true, p.offln)
-	select {
-	case <-tok.Done():
-	case <-c.lost:
-	case <-offline.Done():
+	out := make(chan *flight, 1)
+	f := newFlight(0, p.topics.Status(), p.offln, true)
+	out <- f
+	close(out)
+	go writer(c, out)
+	for !f.done() {
+		select {
+		case <-f.wait():
+		case <-c.lost:
+			return
+		case <-offline.Done():
+			return
+		}
 	}
 	c.client.Disconnect(250)
 }
@@ -762,20 +827,20 @@ func (p *Publisher) down(c *conn, err error) {
 		"url", p.url, "epoch", c.epoch, "error", err, "outbox_depth", p.ob.Stats().Depth)
 }
 
-// setErr records err for Stats and logs connect failures: at Warn when the
-// error changes, at Debug while it repeats.
+// setErr records err for Stats and logs connect failures: at Warn on
+// attempts 1, 2, 4, 8, ... (an outage of hours is a few dozen lines), at
+// Debug in between. (The error text alone cannot tell a repeat: it often
+// carries the local port.)
 func (p *Publisher) setErr(err error, attempt int) {
-	msg := err.Error()
 	p.mu.Lock()
-	same := p.lastErr == msg
-	p.lastErr, p.lastErrAt = msg, time.Now()
+	p.lastErr, p.lastErrAt = err.Error(), time.Now()
 	p.mu.Unlock()
 	if attempt == 0 {
 		return
 	}
-	lvl := slog.LevelWarn
-	if same {
-		lvl = slog.LevelDebug
+	lvl := slog.LevelDebug
+	if attempt&(attempt-1) == 0 {
+		lvl = slog.LevelWarn
 	}
 	p.log.Log(context.Background(), lvl, "mqtt: cannot connect; messages stay in the outbox, retrying with backoff",
 		"url", p.url, "attempt", attempt, "error", err)

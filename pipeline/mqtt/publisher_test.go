@@ -32,6 +32,7 @@ func TestPublisherRestartKeepsOutbox(t *testing.T) {
 	p := newPublisher(t, cfg, testLogger(t.Output()))
 	done := make(chan error, 1)
 	go func() { done <- p.Run(t.Context()) }()
+	t.Cleanup(func() { p.Close() }) // on a failure; Close is idempotent
 	const n = 200
 	want := map[string]uint64{}
 	for i := 1; i <= n; i++ {
@@ -79,6 +80,10 @@ func TestPublisherStatusAndWill(t *testing.T) {
 	p := newPublisher(t, brokerConfig("embedded", px.URL(), t.TempDir()), testLogger(t.Output()))
 	done := make(chan error, 1)
 	go func() { done <- p.Run(t.Context()) }()
+	t.Cleanup(func() {
+		p.Close()
+		<-done
+	})
 
 	states := func() string {
 		col.mu.Lock()
@@ -89,18 +94,24 @@ func TestPublisherStatusAndWill(t *testing.T) {
 		}
 		return strings.Join(s, ",")
 	}
-	waitFor(t, "online", func() bool { return states() == "online" })
+	want := func(w string) func() bool {
+		return func() bool {
+			got := states()
+			if len(got) > len(w) || !strings.HasPrefix(w, got) {
+				t.Fatalf("status messages %q, want %q", got, w)
+			}
+			return got == w
+		}
+	}
+	waitFor(t, "online", want("online"))
 	px.Block()
-	waitFor(t, "the will", func() bool { return states() == "online,offline" })
+	waitFor(t, "the will", want("online,offline"))
 	px.Pass()
-	waitFor(t, "online again", func() bool { return states() == "online,offline,online" })
+	waitFor(t, "online again", want("online,offline,online"))
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "offline on close", func() bool { return states() == "online,offline,online,offline" })
+	waitFor(t, "offline on close", want("online,offline,online,offline"))
 	st, _ := col.lastStatus()
 	if st.Gateway != "gw-1" || st.Site != "pangyo-b3" || st.Version != "test" || !st.Started.Equal(testInfo.Started) {
 		t.Errorf("status %+v", st)
@@ -109,9 +120,15 @@ func TestPublisherStatusAndWill(t *testing.T) {
 	// A late subscriber gets the retained offline status.
 	late := newCollector()
 	subscribe(t, b.Addr(), late, "", "")
-	waitFor(t, "retained status", func() bool { _, ok := late.lastStatus(); return ok })
-	if st, _ := late.lastStatus(); st.State != StateOffline {
-		t.Errorf("retained status %q, want offline", st.State)
+	waitFor(t, "retained status", func() bool {
+		late.mu.Lock()
+		defer late.mu.Unlock()
+		return late.retained != nil
+	})
+	late.mu.Lock()
+	defer late.mu.Unlock()
+	if late.retained.State != StateOffline {
+		t.Errorf("retained status %q, want offline", late.retained.State)
 	}
 }
 
@@ -169,7 +186,7 @@ func TestSettleTrustsOnlyLiveCompletions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		before := p.Stats().Outbox.Depth
-		err := p.settle(tt.c, &flight{seq: tt.seq, tok: tt.tok, sent: time.Now()})
+		err := p.settle(tt.c, &flight{seq: tt.seq, tok: tt.tok, sent: time.Now(), ready: tt.tok.done})
 		after := p.Stats().Outbox.Depth
 		if tt.trusted && (err != nil || after != before-1) {
 			t.Errorf("%s: err %v, depth %d -> %d; want the message acknowledged", tt.name, err, before, after)
