@@ -151,3 +151,31 @@ func TestDocExamplesParse(t *testing.T) {
 		}
 	}
 }
+
+// TestExampleConfigParses loads deploy/facgw.example.yaml with its
+// secrets supplied, as an operator would after copying it.
+func TestExampleConfigParses(t *testing.T) {
+	dir := t.TempDir()
+	data, err := os.ReadFile("../../deploy/facgw.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"snmp-auth.pass", "snmp-priv.pass"} {
+		os.WriteFile(dir+"/"+f, []byte("example-passphrase\n"), 0o600)
+	}
+	text := strings.ReplaceAll(string(data), "/etc/facgw/", dir+"/")
+	for _, v := range []string{"FACGW_MQTT_PASSWORD", "FACGW_INFLUX_TOKEN", "FACGW_SNMP_TRAP_COMMUNITY", "FACGW_SNMP_COMMUNITY"} {
+		t.Setenv(v, "example-secret")
+	}
+	reg, err := profiles.Shipped()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse("facgw.example.yaml", []byte(text), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Devices) != 5 || len(cfg.MQTT.Brokers) != 2 || cfg.Influx == nil || cfg.Traps == nil {
+		t.Errorf("example config: got %d devices, mqtt %+v, influx %v, traps %v", len(cfg.Devices), cfg.MQTT, cfg.Influx != nil, cfg.Traps != nil)
+	}
+}
