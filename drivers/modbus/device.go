@@ -16,6 +16,7 @@ import (
 	mb "github.com/goburrow/modbus"
 
 	profiles "github.com/facgw/facgw/firmware-profiles"
+	"github.com/facgw/facgw/internal/backoff"
 	"github.com/facgw/facgw/internal/point"
 )
 
@@ -46,11 +47,9 @@ type Device struct {
 	res      *profiles.Resolved
 	groups   map[string]*groupPlan
 	identErr error
-	// Consecutive failed polls and when to try again; a dead device is not
-	// asked every cycle, so it costs the shared connection little.
-	failures int
-	nextTry  time.Time
-	lastErr  string
+	// A dead device is not asked every cycle, so it costs the shared
+	// connection little.
+	dead backoff.Tracker
 }
 
 type groupPlan struct {
@@ -165,8 +164,7 @@ func (d *Device) Poll(ctx context.Context, group string) []point.Point {
 		d.mu.Unlock()
 		return nil
 	}
-	if wait := time.Until(d.nextTry); wait > 0 {
-		reason := fmt.Sprintf("%s (%d failed polls, next try in %s)", d.lastErr, d.failures, wait.Round(time.Millisecond))
+	if reason, waiting := d.dead.Waiting(time.Now()); waiting {
 		d.mu.Unlock()
 		return d.allBad(group, start, reason)
 	}
@@ -214,17 +212,9 @@ func (d *Device) Poll(ctx context.Context, group string) []point.Point {
 		d.splitReads(group, split)
 	}
 	if anyOK || firstErr == "" || isException(firstErr) {
-		d.failures, d.nextTry, d.lastErr = 0, time.Time{}, ""
+		d.dead.Succeeded()
 	} else {
-		d.failures++
-		d.lastErr = firstErr
-		back := d.cfg.Backoff << min(d.failures, 20)
-		if back > d.cfg.MaxBackoff || back <= 0 {
-			back = d.cfg.MaxBackoff
-		}
-		if d.failures > 1 {
-			d.nextTry = time.Now().Add(back)
-		}
+		d.dead.Failed(time.Now(), firstErr, d.cfg.Backoff, d.cfg.MaxBackoff)
 	}
 	d.mu.Unlock()
 	return out

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	profiles "github.com/facgw/facgw/firmware-profiles"
+	"github.com/facgw/facgw/internal/backoff"
 	"github.com/facgw/facgw/internal/point"
 	"github.com/facgw/facgw/pipeline"
 )
@@ -219,9 +220,7 @@ type Device struct {
 	getMax, bulkCols int
 	bulkRep          uint32
 	// Consecutive failed polls and when to try again.
-	failures int
-	nextTry  time.Time
-	lastErr  string
+	dead backoff.Tracker
 
 	requests atomic.Uint64
 }
@@ -345,8 +344,7 @@ func (d *Device) Poll(ctx context.Context, group string) []point.Point {
 		d.mu.Unlock()
 		return nil
 	}
-	if wait := d.nextTry.Sub(start); wait > 0 {
-		reason := fmt.Sprintf("%s (%d failed polls, next try in %s)", d.lastErr, d.failures, wait.Round(time.Millisecond))
+	if reason, waiting := d.dead.Waiting(start); waiting {
 		d.mu.Unlock()
 		return d.allBad(group, t, reason)
 	}
@@ -359,17 +357,9 @@ func (d *Device) Poll(ctx context.Context, group string) []point.Point {
 
 	d.mu.Lock()
 	if f.answered || f.dead == "" {
-		d.failures, d.nextTry, d.lastErr = 0, time.Time{}, ""
+		d.dead.Succeeded()
 	} else {
-		d.failures++
-		d.lastErr = f.dead
-		back := d.cfg.Backoff << min(d.failures, 20)
-		if back > d.cfg.MaxBackoff || back <= 0 {
-			back = d.cfg.MaxBackoff
-		}
-		if d.failures > 1 {
-			d.nextTry = d.now().Add(back)
-		}
+		d.dead.Failed(d.now(), f.dead, d.cfg.Backoff, d.cfg.MaxBackoff)
 	}
 	d.mu.Unlock()
 	return out

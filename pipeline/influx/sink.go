@@ -43,6 +43,7 @@ import (
 	"github.com/influxdata/influxdb-client-go/v2/api"
 	influxhttp "github.com/influxdata/influxdb-client-go/v2/api/http"
 
+	"github.com/facgw/facgw/internal/backoff"
 	"github.com/facgw/facgw/internal/point"
 	"github.com/facgw/facgw/pipeline/outbox"
 )
@@ -530,11 +531,7 @@ func (s *Sink) ping(ctx context.Context) {
 // gateways that lost the database together do not return together; at
 // least floor (a server's Retry-After), capped at MaxBackoff.
 func (s *Sink) backoff(n int, floor time.Duration) time.Duration {
-	d := s.cfg.Backoff
-	for i := 1; i < n && d < s.cfg.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, s.cfg.MaxBackoff)
+	d := backoff.Delay(s.cfg.Backoff, s.cfg.MaxBackoff, n)
 	d = d/2 + rand.N(d/2+1)
 	return min(max(d, floor), s.cfg.MaxBackoff)
 }

@@ -1,7 +1,6 @@
 package mqtt
 
 import (
-	"math/rand/v2"
 	"slices"
 	"time"
 )
@@ -53,12 +52,4 @@ func (l *latency) stats() LatencyStats {
 	q := func(f float64) time.Duration { return d[int(f*float64(len(d)-1))] }
 	s.P50, s.P90, s.P99 = q(0.50), q(0.90), q(0.99)
 	return s
-}
-
-// jitter returns a random duration in [0, n).
-func jitter(n int64) int64 {
-	if n <= 0 {
-		return 0
-	}
-	return rand.Int64N(n)
 }

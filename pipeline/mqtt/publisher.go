@@ -18,6 +18,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
+	"github.com/facgw/facgw/internal/backoff"
 	"github.com/facgw/facgw/pipeline/outbox"
 )
 
@@ -330,7 +331,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 			attempt++
 			p.connectFailures.Add(1)
 			p.setErr(err, attempt)
-			if !sleepCtx(ctx, backoff(p.cfg.Backoff, p.cfg.MaxBackoff, attempt)) {
+			if !sleepCtx(ctx, backoff.Jittered(p.cfg.Backoff, p.cfg.MaxBackoff, attempt)) {
 				return nil
 			}
 			continue
@@ -344,7 +345,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 		}
 		p.down(c, err)
 		// Do not hammer a broker that accepts and then drops us.
-		if !sleepCtx(ctx, backoff(p.cfg.Backoff, p.cfg.MaxBackoff, 1)) {
+		if !sleepCtx(ctx, backoff.Jittered(p.cfg.Backoff, p.cfg.MaxBackoff, 1)) {
 			return nil
 		}
 	}
@@ -844,17 +845,6 @@ func (p *Publisher) setErr(err error, attempt int) {
 	}
 	p.log.Log(context.Background(), lvl, "mqtt: cannot connect; messages stay in the outbox, retrying with backoff",
 		"url", p.url, "attempt", attempt, "error", err)
-}
-
-// backoff returns the pause before attempt n (1-based): base doubling up to
-// limit, with up to 25% jitter so gateways do not reconnect in lockstep.
-func backoff(base, limit time.Duration, n int) time.Duration {
-	d := base
-	for i := 1; i < n && d < limit; i++ {
-		d *= 2
-	}
-	d = min(d, limit)
-	return d - time.Duration(jitter(int64(d/4)))
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {
