@@ -23,6 +23,11 @@ type MQTT struct {
 	Brokers []Broker `yaml:"brokers" check:"required"`
 	// KeepAlive is the MQTT keep-alive interval; default 30s.
 	KeepAlive time.Duration `yaml:"keepalive"`
+	// StateEvery is the least time between two retained state messages
+	// of a device (telemetry is sent for every poll regardless; a poll
+	// with a point that is not good sends the state at once); default 5s,
+	// "0s" sends the state after every poll.
+	StateEvery *time.Duration `yaml:"state_every"`
 	// Outbox bounds each broker's on-disk outbox.
 	Outbox Outbox         `yaml:"outbox"`
 	Pos    strictyaml.Pos `json:"-"`
@@ -82,6 +87,7 @@ type Influx struct {
 // Defaults of the publishing sections.
 const (
 	DefaultKeepAlive     = 30 * time.Second
+	DefaultStateEvery    = 5 * time.Second
 	DefaultOutboxBytes   = 256 << 20
 	DefaultBatchSize     = 5000
 	DefaultFlushInterval = time.Second
@@ -126,6 +132,12 @@ func (c *checker) publishing() {
 			m.KeepAlive = DefaultKeepAlive
 		} else if m.KeepAlive < time.Second || m.KeepAlive > 10*time.Minute {
 			c.add(m.Pos.At("keepalive", "keepalive must be 1s..10m, got %s", m.KeepAlive))
+		}
+		if m.StateEvery == nil {
+			d := DefaultStateEvery
+			m.StateEvery = &d
+		} else if *m.StateEvery > time.Hour {
+			c.add(m.Pos.At("state_every", "state_every must be 0s..1h, got %s", *m.StateEvery))
 		}
 		c.outbox(&m.Outbox, m.Pos)
 		seen := map[string]int{}

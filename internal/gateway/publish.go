@@ -64,6 +64,7 @@ func (g *Gateway) buildPublishing(version string, started time.Time) error {
 		if err != nil {
 			return fmt.Errorf("gateway: %w", err)
 		}
+		fan.SetStateEvery(*m.StateEvery)
 		p.fanout = fan
 		g.hub.AddSink("mqtt", byDevice(fan.Publish), g.sinkError)
 	}

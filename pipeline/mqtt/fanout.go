@@ -30,6 +30,10 @@ type Fanout struct {
 	seq     *Sequencer
 	sinks   []Enqueuer
 
+	// stateEvery rate-limits the retained state message per device; see
+	// SetStateEvery.
+	stateEvery time.Duration
+
 	mu      sync.Mutex
 	devices map[string]*deviceState
 
@@ -46,7 +50,17 @@ type deviceState struct {
 	points    map[string][]byte // encoded latest point by name
 	names     []string          // sorted
 	size      int               // bytes of all encoded points
+	stateAt   time.Time         // when the retained state was last queued
 }
+
+// SetStateEvery limits how often each device's retained state message is
+// queued: at most once per d, except that a poll with a point that is not
+// good queues it at once (bad news is never held back). The telemetry
+// stream is not affected: every poll is still a telemetry message. A late
+// consumer then sees the whole facility at most d old and catches up from
+// telemetry. Zero (the default) queues the state after every poll. Call
+// before the first Publish.
+func (f *Fanout) SetStateEvery(d time.Duration) { f.stateEvery = d }
 
 // NewFanout returns a Fanout over the publishers (any Enqueuer; normally
 // one *Publisher per broker). seq is shared by all of them.
@@ -126,14 +140,14 @@ func (f *Fanout) Publish(device string, pts []point.Point) error {
 	}
 	const envelope = 160 // generous for the fixed fields
 	tb := appendEnvelope(make([]byte, 0, envelope+len(d.quoted)+size), f.gateway, d.quoted, is.Seq, newest, is.Restart, is.PrevSeq, enc)
-	all := make([][]byte, len(d.names))
-	for i, n := range d.names {
-		all[i] = d.points[n]
-	}
-	sb := appendEnvelope(make([]byte, 0, envelope+len(d.quoted)+d.size), f.gateway, d.quoted, is.Seq, newest, false, 0, all)
-	msgs := [2]outbox.Message{
-		{Class: outbox.Telemetry, Key: device, Topic: d.telemetry, Payload: tb},
-		{Class: outbox.Telemetry, Key: device, Topic: d.state, Payload: sb, Retain: true},
+	msgs := []outbox.Message{{Class: outbox.Telemetry, Key: device, Topic: d.telemetry, Payload: tb}}
+	if f.stateDue(d, pts) {
+		all := make([][]byte, len(d.names))
+		for i, n := range d.names {
+			all[i] = d.points[n]
+		}
+		sb := appendEnvelope(make([]byte, 0, envelope+len(d.quoted)+d.size), f.gateway, d.quoted, is.Seq, newest, false, 0, all)
+		msgs = append(msgs, outbox.Message{Class: outbox.Telemetry, Key: device, Topic: d.state, Payload: sb, Retain: true})
 	}
 	var errs []error
 	for _, s := range f.sinks {
@@ -150,6 +164,26 @@ func (f *Fanout) Publish(device string, pts []point.Point) error {
 		return fmt.Errorf("mqtt: fanout: device %q seq %d: %w", device, is.Seq, errors.Join(errs...))
 	}
 	return nil
+}
+
+// stateDue decides whether this poll also queues the device's retained
+// state (see SetStateEvery); d is locked.
+func (f *Fanout) stateDue(d *deviceState, pts []point.Point) bool {
+	if f.stateEvery <= 0 {
+		return true
+	}
+	now := time.Now()
+	for i := range pts {
+		if pts[i].Quality != point.Good {
+			d.stateAt = now
+			return true
+		}
+	}
+	if !d.stateAt.IsZero() && now.Sub(d.stateAt) < f.stateEvery {
+		return false
+	}
+	d.stateAt = now
+	return true
 }
 
 // FanoutStats counts Publish calls and those that failed for at least one

@@ -246,3 +246,32 @@ func TestTopicsAndValidate(t *testing.T) {
 		t.Errorf("status payload decodes to %+v, %v", st, err)
 	}
 }
+
+// TestFanoutStateEvery: with a state period, polls between state messages
+// publish telemetry only, except that a poll with a bad point publishes
+// the state at once.
+func TestFanoutStateEvery(t *testing.T) {
+	s := &sink{}
+	f := newFanout(t, s)
+	f.SetStateEvery(time.Hour)
+	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	good := []point.Point{{Name: "ups.output.load", Num: 40, Unit: point.Percent, Time: t0}}
+	bad := []point.Point{{Name: "ups.output.load", Time: t0, Quality: point.Bad, Reason: "timeout"}}
+	for _, pts := range [][]point.Point{good, good, good, bad, good} {
+		if err := f.Publish("ups-a", pts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var kinds []string
+	for _, m := range s.msgs {
+		kind := "telemetry"
+		if m.Retain {
+			kind = "state"
+		}
+		kinds = append(kinds, kind)
+	}
+	want := "telemetry state telemetry telemetry telemetry state telemetry"
+	if got := strings.Join(kinds, " "); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
