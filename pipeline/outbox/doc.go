@@ -16,9 +16,10 @@
 //     returns (it survives a SIGKILL of the process at once) and fsyncs at
 //     most every Options.SyncEvery (a power loss loses at most that window);
 //     with SyncEvery 0 every Append is fsynced before it returns.
-//   - At least once: acknowledgements are persisted in a state file at most
-//     every SyncEvery (100ms when 0), so messages acknowledged shortly before
-//     a crash, or acknowledged out of order beyond the head, are delivered
+//   - At least once: while messages flow, acknowledgements are persisted in
+//     a state file at most once a second (and on Sync, on Close and before a
+//     segment file is deleted), so messages acknowledged shortly before a
+//     crash, or acknowledged out of order beyond the head, are delivered
 //     again after a restart. Consumers must tolerate duplicates (the Seq,
 //     carried on the wire, lets them detect one).
 //   - Bounds: over MaxBytes or MaxAge the oldest telemetry is dropped and

@@ -200,8 +200,9 @@ type Outbox struct {
 	episodes  [nReasons]episode
 	failing   map[string]bool // maintenance errors already logged, by kind
 
-	maintMu sync.Mutex // serialises maintenance cycles (background, Sync, Close)
-	written persisted  // what the state file holds
+	maintMu   sync.Mutex // serialises maintenance cycles (background, Sync, Close)
+	written   persisted  // what the state file holds
+	writtenAt time.Time  // when it was written
 
 	readMu sync.Mutex // serialises Peek, which owns rfile and intern
 	rfile  readFile
@@ -813,7 +814,7 @@ func (o *Outbox) Sync() error {
 	if closed {
 		return ErrClosed
 	}
-	return o.maintain()
+	return o.maintain(true)
 }
 
 // Close syncs and closes the files and stops the background goroutine;
@@ -829,7 +830,7 @@ func (o *Outbox) Close() error {
 	o.mu.Unlock()
 	close(o.stop)
 	<-o.done
-	err := o.maintain()
+	err := o.maintain(true)
 	o.mu.Lock()
 	if n := len(o.pending); n > 0 {
 		o.log.Error("outbox: closed with messages the full disk refused; they are lost", "messages", n)
