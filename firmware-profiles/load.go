@@ -484,6 +484,9 @@ func validatePoints(pts []PointDef, unreadable []Range, base bool, proto string)
 			}
 			add(pt.Pos.At(field, "scale, offset, min and max apply to numbers only, this point is a %s", pt.Kind()))
 		}
+		if pt.AbsentMeans != "" && len(pt.Absent) == 0 {
+			add(pt.Pos.At("absent_means", "absent_means needs absent: the raw values it explains"))
+		}
 		if e := checkAbsent(pt); e != nil {
 			add(e)
 		}

@@ -167,6 +167,10 @@ type PointDef struct {
 	// Absent lists raw values meaning "no sensor" (0xFFFF, -1): bad quality,
 	// reason "absent".
 	Absent []int64 `yaml:"absent"`
+	// AbsentMeans says what an absent value means on this device when it
+	// is not "no sensor" (Socomec reports runtime 0xFFFF while on mains);
+	// it replaces "no sensor" in the bad point's reason.
+	AbsentMeans string `yaml:"absent_means"`
 	// Writable marks points the load-shed controller may write.
 	Writable bool `yaml:"writable"`
 	// Sim is the value the simulator serves when its model of the device
@@ -224,6 +228,15 @@ func (p *PointDef) Width() int {
 		return p.Length
 	}
 	return typeWidth[p.Type]
+}
+
+// AbsentText says what an absent value means: AbsentMeans, or "no
+// sensor".
+func (p *PointDef) AbsentText() string {
+	if p.AbsentMeans != "" {
+		return p.AbsentMeans
+	}
+	return "no sensor"
 }
 
 // ScaleOr1 returns the scale, 1 when unset.

@@ -634,6 +634,9 @@ var badCases = []struct {
 	{file: "unreadable-overlap.yaml", want: []string{
 		`testdata/bad/unreadable-overlap.yaml:10:5: points[0].address: holding 126..127 overlaps the unreadable range 27..127`,
 	}},
+	{file: "absent-means-alone.yaml", want: []string{
+		`testdata/bad/absent-means-alone.yaml:6:79: points[0].absent_means: absent_means needs absent: the raw values it explains`,
+	}},
 	{file: "bad-variant-range.yaml", want: []string{
 		`testdata/bad/bad-variant-range.yaml:11:5: variants[0].firmware: version range "2.0": "2.0" needs an operator (>=, >, <=, <, =)`,
 		`testdata/bad/bad-variant-range.yaml:12:5: variants[1].firmware: version range ">=2.x": "2.x" is not a version such as 2.10.1`,

@@ -119,7 +119,7 @@ func DecodeRegisters(def *profiles.PointDef, regs []uint16, p *point.Point) {
 	if !isFloat {
 		for _, a := range def.Absent {
 			if a == raw || (def.Type[0] == 'u' && a < 0 && uint64(raw) == uint64(a)&widthMask(def.Type)) {
-				bad(p, point.ReasonAbsent+fmt.Sprintf(": device reports %d (no sensor)", raw))
+				bad(p, point.ReasonAbsent+fmt.Sprintf(": device reports %d (%s)", raw, def.AbsentText()))
 				return
 			}
 		}

@@ -165,3 +165,12 @@ func FuzzDecodeRegisters(f *testing.F) {
 		}
 	})
 }
+
+func TestAbsentMeans(t *testing.T) {
+	def := profiles.PointDef{Table: profiles.Holding, Type: "u16", Order: "ABCD", Absent: []int64{0xFFFF}, AbsentMeans: "on mains, no runtime estimate", Unit: "min"}
+	var p point.Point
+	DecodeRegisters(&def, []uint16{0xFFFF}, &p)
+	if want := "absent: device reports 65535 (on mains, no runtime estimate)"; p.Quality != point.Bad || p.Reason != want {
+		t.Errorf("got %v %q, want bad %q", p.Quality, p.Reason, want)
+	}
+}

@@ -120,7 +120,7 @@ func decodeValue(def *profiles.PointDef, v gosnmp.SnmpPDU, p *point.Point) (raw 
 	}
 	for _, a := range def.Absent {
 		if (!raw.wide && a == raw.i) || (raw.wide && a >= 0 && uint64(a) == raw.u) {
-			bad(p, fmt.Sprintf("%s: device reports %d (no sensor)", point.ReasonAbsent, a))
+			bad(p, fmt.Sprintf("%s: device reports %d (%s)", point.ReasonAbsent, a, def.AbsentText()))
 			return raw, false
 		}
 	}
