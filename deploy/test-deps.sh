@@ -26,6 +26,7 @@ PACKAGES=(
 	snmpd
 	snmptrapd
 	snmpsim
+	systemd
 	python3-pymodbus
 	# Only recommended by python3-pymodbus (so skipped by
 	# --no-install-recommends), but pymodbus 3.0.0's server module imports

@@ -23,7 +23,14 @@ type Hub struct {
 	mu    sync.RWMutex
 	subs  []*Subscription
 	sinks []*sink
+
+	beats atomic.Uint64 // sweeper cycles: the gateway's heartbeat
 }
+
+// Heartbeat counts the sweeper's cycles. It stops moving when the sweeper
+// (and with it the State it locks) hangs; the systemd watchdog pings only
+// while it moves.
+func (h *Hub) Heartbeat() uint64 { return h.beats.Load() }
 
 type sink struct {
 	name   string
@@ -118,6 +125,7 @@ func (h *Hub) RunSweeper(ctx context.Context, period time.Duration) {
 			if stale := h.State.Sweep(now); len(stale) > 0 {
 				h.fanout(stale)
 			}
+			h.beats.Add(1)
 		}
 	}
 }

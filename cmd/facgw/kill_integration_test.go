@@ -221,10 +221,7 @@ func TestKillGatewayIntegration(t *testing.T) {
 	defer sim.Close()
 
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "facgw")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := facgwBinary(t)
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t))
 	cfg := fmt.Sprintf(`site: kill-test
 gateway: gw-1

@@ -22,6 +22,7 @@ import (
 	"github.com/facgw/facgw/internal/config"
 	"github.com/facgw/facgw/internal/demo"
 	"github.com/facgw/facgw/internal/gateway"
+	"github.com/facgw/facgw/internal/sdnotify"
 )
 
 // version is set by the build (-ldflags "-X main.version=...").
@@ -114,7 +115,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	var h slog.Handler = slog.NewTextHandler(stderr, nil)
-	if *logJSON {
+	// Under systemd stderr goes to the journal: one JSON object per line.
+	if *logJSON || os.Getenv("JOURNAL_STREAM") != "" {
 		h = slog.NewJSONHandler(stderr, nil)
 	}
 	log := slog.New(h)
@@ -155,6 +157,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "  try:  curl -d '{\"device\":\"bms-rack1\",\"scenario\":\"thermal-runaway\"}' %s/api/scenario\n", di.SimURL)
 		}
 		fmt.Fprintln(stdout, "Ctrl-C to stop.")
+		// Ready once the config is loaded, the outboxes are open and
+		// polling has started; then the watchdog, fed by the main loop.
+		if err := sdnotify.Notify(fmt.Sprintf("READY=1\nSTATUS=polling %d devices", len(cfg.Devices))); err != nil {
+			log.Warn("sd_notify", "err", err)
+		}
+		go func() {
+			<-ctx.Done()
+			_ = sdnotify.Notify("STOPPING=1")
+		}()
+		if iv := sdnotify.WatchdogInterval(); iv > 0 {
+			go func() {
+				if err := sdnotify.Watchdog(ctx, iv, gw.Hub().Heartbeat); err != nil {
+					log.Error("watchdog: the main loop stopped; systemd will restart facgw", "err", err)
+				}
+			}()
+		}
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
