@@ -32,15 +32,7 @@ unit:
 
 ## fuzz-smoke: run every fuzz target in the tree briefly (longer by hand: make fuzz-smoke FUZZTIME=5m)
 fuzz-smoke:
-	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
-	  pkg=./$$(dirname $${f#./}); \
-	  for fn in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | cut -d' ' -f2); do \
-	    echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
-	    log=$$(mktemp); \
-	    $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg >$$log 2>&1 || { grep -v '^fuzz: elapsed' $$log | tail -60; rm -f $$log; exit 1; }; \
-	    rm -f $$log; \
-	  done; \
-	done
+	@GO=$(GO) FUZZTIME=$(FUZZTIME) bash deploy/fuzz-smoke.sh
 
 ## bench: micro-benchmarks, then the whole-system load (200 devices x 60 points at 1 s)
 bench:
