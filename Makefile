@@ -17,6 +17,11 @@ build:
 	$(GO) build -o $(BIN)/facgw ./cmd/facgw
 	$(GO) build -o $(BIN)/facsim ./cmd/facsim
 
+## package: build the Debian package dist/facgw_<version>_<arch>.deb (nfpm as a library)
+.PHONY: package
+package: build
+	$(GO) run ./cmd/facpkg -bin $(BIN)/facgw -out dist
+
 ## deps: install the Debian packages the integration tests run against
 deps:
 	@bash deploy/test-deps.sh
