@@ -160,7 +160,7 @@ func TestExampleConfigParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"snmp-auth.pass", "snmp-priv.pass"} {
+	for _, f := range []string{"snmp-auth.pass", "snmp-priv.pass", "mqtt-ca.pem"} {
 		os.WriteFile(dir+"/"+f, []byte("example-passphrase\n"), 0o600)
 	}
 	text := strings.ReplaceAll(string(data), "/etc/facgw/", dir+"/")

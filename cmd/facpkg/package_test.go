@@ -163,7 +163,7 @@ func TestPackageIntegration(t *testing.T) {
 		}
 	}
 	etc := t.TempDir()
-	for _, f := range []string{"snmp-auth.pass", "snmp-priv.pass"} {
+	for _, f := range []string{"snmp-auth.pass", "snmp-priv.pass", "mqtt-ca.pem"} {
 		if err := os.WriteFile(filepath.Join(etc, f), []byte("example-passphrase\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -166,9 +167,18 @@ func (c *checker) publishing() {
 				c.add(b.Pos.At("password", "a password needs a username"))
 			}
 			if t := b.TLS; t != nil {
-				for _, p := range []*string{&t.CAFile, &t.CertFile, &t.KeyFile} {
-					if *p != "" {
-						*p = c.path(*p)
+				for _, f := range []struct {
+					field string
+					path  *string
+				}{{"ca_file", &t.CAFile}, {"cert_file", &t.CertFile}, {"key_file", &t.KeyFile}} {
+					if *f.path == "" {
+						continue
+					}
+					*f.path = c.path(*f.path)
+					// Read at start by the publisher: a missing file is a
+					// config error, found by facgw check, not a failed start.
+					if _, err := os.Stat(*f.path); err != nil {
+						c.add(t.Pos.At(f.field, "%s: %v", f.field, err))
 					}
 				}
 				if (t.CertFile == "") != (t.KeyFile == "") {

@@ -23,9 +23,10 @@ func TestPublishingBad(t *testing.T) {
 		`testdata/publish/bad.yaml:11:17: mqtt.brokers[1].url: broker url "tcp://127.0.0.1": missing port in address, want host:port`,
 		`testdata/publish/bad.yaml:14:7: mqtt.brokers[2].password: a password needs a username`,
 		`testdata/publish/bad.yaml:15:7: mqtt.brokers[2].tls: tls settings need an ssl:// (or mqtts://) url`,
-		`testdata/publish/bad.yaml:17:3: influx.url: influx url "127.0.0.1:8428": want http://host:port or https://host:port`,
-		`testdata/publish/bad.yaml:20:3: influx.flush_interval: flush_interval must be 10ms..1m, got 5m0s`,
-		`testdata/publish/bad.yaml:21:23: influx.outbox.max_bytes: want a size such as 256MiB, got "12 parsecs"`,
+		`testdata/publish/bad.yaml:16:52: mqtt.brokers[3].tls.ca_file: ca_file: stat testdata/publish/missing.pem: no such file or directory`,
+		`testdata/publish/bad.yaml:18:3: influx.url: influx url "127.0.0.1:8428": want http://host:port or https://host:port`,
+		`testdata/publish/bad.yaml:21:3: influx.flush_interval: flush_interval must be 10ms..1m, got 5m0s`,
+		`testdata/publish/bad.yaml:22:23: influx.outbox.max_bytes: want a size such as 256MiB, got "12 parsecs"`,
 	}
 	got := messages(err)
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
