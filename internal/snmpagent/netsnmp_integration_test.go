@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,21 +14,6 @@ import (
 
 // Integration tests against net-snmp's command-line tools (Debian package
 // snmp) and snmptrapd (package snmptrapd), on 127.0.0.1 only.
-
-// netsnmp runs a net-snmp tool with numeric output and no MIBs, and
-// returns its combined output. The tools' own -t/-r options bound every
-// run; the context only guards against a hung tool.
-func netsnmp(t *testing.T, tool string, args ...string) (string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "/usr/bin/"+tool, args...)
-	dir := t.TempDir()
-	cmd.Env = []string{"MIBS=", "SNMP_PERSISTENT_DIR=" + dir, "HOME=" + dir, "PATH=/usr/bin:/bin"}
-	out, err := cmd.CombinedOutput()
-	t.Logf("%s %s\n%s", tool, strings.Join(args, " "), out)
-	return string(out), err
-}
 
 func requireNetSNMP(t *testing.T) {
 	t.Helper()
@@ -83,7 +67,7 @@ func TestNetSNMPIntegrationV2c(t *testing.T) {
 		wantLines[i] = netsnmpLine(vb)
 	}
 
-	out, err := netsnmp(t, "snmpget", append(v2c("public", addr), oidUpsBatteryStatus, oidUpsInputLineBads, oidSysObjectID, oidIPAdEntAddr, oidIfHCInOctets1, oidUpsAlarmsPresent)...)
+	out, err := testpeer.NetSNMP(t, "snmpget", append(v2c("public", addr), oidUpsBatteryStatus, oidUpsInputLineBads, oidSysObjectID, oidIPAdEntAddr, oidIfHCInOctets1, oidUpsAlarmsPresent)...)
 	if err != nil {
 		t.Fatalf("snmpget: %v", err)
 	}
@@ -100,7 +84,7 @@ func TestNetSNMPIntegrationV2c(t *testing.T) {
 		t.Errorf("snmpget:\ngot  %q\nwant %q", got, wantGet)
 	}
 
-	out, err = netsnmp(t, "snmpget", append(v2c("public", addr), "1.3.6.1.4.1.99999.1.0", "1.3.6.1.2.1.33.1.2.1")...)
+	out, err = testpeer.NetSNMP(t, "snmpget", append(v2c("public", addr), "1.3.6.1.4.1.99999.1.0", "1.3.6.1.2.1.33.1.2.1")...)
 	if err != nil {
 		t.Fatalf("snmpget of absent OIDs: %v", err)
 	}
@@ -114,7 +98,7 @@ func TestNetSNMPIntegrationV2c(t *testing.T) {
 		if tool == "snmpbulkwalk" {
 			args = append([]string{"-Cr3"}, args...)
 		}
-		out, err := netsnmp(t, tool, append(args, "1.3")...)
+		out, err := testpeer.NetSNMP(t, tool, append(args, "1.3")...)
 		if err != nil {
 			t.Fatalf("%s: %v", tool, err)
 		}
@@ -123,14 +107,14 @@ func TestNetSNMPIntegrationV2c(t *testing.T) {
 		}
 	}
 
-	out, err = netsnmp(t, "snmpset", append(v2c("private", addr), oidOutletCommand3, "i", "2")...)
+	out, err = testpeer.NetSNMP(t, "snmpset", append(v2c("private", addr), oidOutletCommand3, "i", "2")...)
 	if err != nil {
 		t.Fatalf("snmpset: %v", err)
 	}
 	if v, _ := a.Store().Get(oidOutletState3); v != Integer(2) {
 		t.Errorf("outlet state after snmpset: got %v, want INTEGER: 2", v)
 	}
-	out, err = netsnmp(t, "snmpget", append(v2c("public", addr), oidOutletState3)...)
+	out, err = testpeer.NetSNMP(t, "snmpget", append(v2c("public", addr), oidOutletState3)...)
 	if err != nil || !strings.Contains(out, oidOutletState3+" = INTEGER: 2") {
 		t.Errorf("snmpget after snmpset: got %q, %v", out, err)
 	}
@@ -145,13 +129,13 @@ func TestNetSNMPIntegrationV2c(t *testing.T) {
 		{"bad value", "private", []string{oidOutletCommand3, "i", "9"}, "wrongValue"},
 		{"read community", "public", []string{oidSysName, "s", "x"}, "noAccess"},
 	} {
-		out, err := netsnmp(t, "snmpset", append(v2c(tc.community, addr), tc.args...)...)
+		out, err := testpeer.NetSNMP(t, "snmpset", append(v2c(tc.community, addr), tc.args...)...)
 		if err == nil || !strings.Contains(out, tc.want) {
 			t.Errorf("snmpset %s: got %q, %v; want a failure naming %s", tc.name, out, err, tc.want)
 		}
 	}
 
-	_, err = netsnmp(t, "snmpget", "-v2c", "-c", "wrong", "-On", "-t", "0.3", "-r", "0", addr, oidUpsCharge)
+	_, err = testpeer.NetSNMP(t, "snmpget", "-v2c", "-c", "wrong", "-On", "-t", "0.3", "-r", "0", addr, oidUpsCharge)
 	if err == nil {
 		t.Error("snmpget with a wrong community: got an answer")
 	}
@@ -164,22 +148,22 @@ func TestNetSNMPIntegrationV1(t *testing.T) {
 	v1 := func(args ...string) []string {
 		return append([]string{"-v1", "-c", "private", "-On", "-t", "5", "-r", "1", addr}, args...)
 	}
-	out, err := netsnmp(t, "snmpget", v1(oidUpsCharge)...)
+	out, err := testpeer.NetSNMP(t, "snmpget", v1(oidUpsCharge)...)
 	if err != nil || !strings.Contains(out, oidUpsCharge+" = INTEGER: 100") {
 		t.Errorf("snmpget -v1: got %q, %v", out, err)
 	}
-	out, _ = netsnmp(t, "snmpget", v1("1.3.6.1.4.1.99999.1.0")...)
+	out, _ = testpeer.NetSNMP(t, "snmpget", v1("1.3.6.1.4.1.99999.1.0")...)
 	if !strings.Contains(out, "noSuchName") {
 		t.Errorf("snmpget -v1 of an absent OID: got %q, want noSuchName", out)
 	}
-	out, err = netsnmp(t, "snmpwalk", v1("1.3")...)
+	out, err = testpeer.NetSNMP(t, "snmpwalk", v1("1.3")...)
 	if err != nil {
 		t.Fatalf("snmpwalk -v1: %v", err)
 	}
 	if got, want := len(outputLines(out)), len(storeVarbinds(a.Store(), true)); got != want {
 		t.Errorf("snmpwalk -v1: got %d lines, want %d (Counter64 skipped)", got, want)
 	}
-	out, _ = netsnmp(t, "snmpset", v1(oidUpsCharge, "i", "5")...)
+	out, _ = testpeer.NetSNMP(t, "snmpset", v1(oidUpsCharge, "i", "5")...)
 	if !strings.Contains(out, "noSuchName") {
 		t.Errorf("snmpset -v1 of a read-only OID: got %q, want noSuchName", out)
 	}
@@ -212,18 +196,18 @@ func TestNetSNMPIntegrationV3(t *testing.T) {
 			continue // exercised with gosnmp; the pairings that matter here are SHA/SHA-256 with AES/AES-256
 		}
 		t.Run(u.Name, func(t *testing.T) {
-			out, err := netsnmp(t, "snmpget", v3(u, oidUpsCharge, oidUpsManufacturer)...)
+			out, err := testpeer.NetSNMP(t, "snmpget", v3(u, oidUpsCharge, oidUpsManufacturer)...)
 			if err != nil || !strings.Contains(out, oidUpsCharge+" = INTEGER: 100") || !strings.Contains(out, `STRING: "facsim"`) {
 				t.Errorf("snmpget: got %q, %v", out, err)
 			}
-			out, err = netsnmp(t, "snmpbulkwalk", v3(u, "1.3.6.1.2.1.33")...)
+			out, err = testpeer.NetSNMP(t, "snmpbulkwalk", v3(u, "1.3.6.1.2.1.33")...)
 			if err != nil || len(outputLines(out)) != upsOIDs {
 				t.Errorf("snmpbulkwalk of upsMIB: got %d lines, %v; want %d", len(outputLines(out)), err, upsOIDs)
 			}
 		})
 	}
 	set := v3Users[0]
-	out, err := netsnmp(t, "snmpset", v3(set, oidOutletCommand3, "i", "2")...)
+	out, err := testpeer.NetSNMP(t, "snmpset", v3(set, oidOutletCommand3, "i", "2")...)
 	if err != nil {
 		t.Errorf("snmpset v3: got %q, %v", out, err)
 	}
@@ -243,7 +227,7 @@ func TestNetSNMPIntegrationV3(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := a.Stats()
-			out, err := netsnmp(t, "snmpget", v3(tc.user, oidUpsCharge)...)
+			out, err := testpeer.NetSNMP(t, "snmpget", v3(tc.user, oidUpsCharge)...)
 			if err == nil || !strings.Contains(out, tc.want) {
 				t.Errorf("snmpget: got %q, %v; want a failure saying %q", out, err, tc.want)
 			}

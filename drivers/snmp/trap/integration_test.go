@@ -1,10 +1,7 @@
 package trap
 
 import (
-	"context"
 	"encoding/hex"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,21 +12,6 @@ import (
 
 // Integration tests: net-snmp's snmptrap and snmpinform (Debian package
 // snmp) send into the listener on 127.0.0.1.
-
-// netsnmp runs a net-snmp tool without MIBs and returns its combined
-// output. The tools' -t/-r bound each run; the context only guards
-// against a hung tool.
-func netsnmp(t *testing.T, tool string, args ...string) (string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "/usr/bin/"+tool, args...)
-	dir := t.TempDir()
-	cmd.Env = []string{"MIBS=", "SNMP_PERSISTENT_DIR=" + dir, "HOME=" + dir, "PATH=/usr/bin:/bin"}
-	out, err := cmd.CombinedOutput()
-	t.Logf("%s %s\n%s", tool, strings.Join(args, " "), out)
-	return string(out), err
-}
 
 // v3Args are the net-snmp options for user u at its security level.
 func v3Args(u User) []string {
@@ -73,7 +55,7 @@ func TestNetSNMPIntegration(t *testing.T) {
 			"ups-1", Event{Version: gosnmp.Version3, Inform: true, User: userAuth.Name, TrapOID: oidLinkDown, Name: NameLinkDown}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := netsnmp(t, tc.tool, tc.args...)
+			out, err := testpeer.NetSNMP(t, tc.tool, tc.args...)
 			if err != nil {
 				t.Fatalf("%s failed (an inform exits non-zero when not acknowledged): %v\n%s", tc.tool, err, out)
 			}
@@ -120,7 +102,7 @@ func TestNetSNMPIntegrationRefused(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := l.Stats().Rejected[tc.reason]
-			out, err := netsnmp(t, tc.tool, tc.args...)
+			out, err := testpeer.NetSNMP(t, tc.tool, tc.args...)
 			if tc.tool == "snmpinform" && err == nil {
 				t.Errorf("snmpinform succeeded: the refused inform was acknowledged\n%s", out)
 			}
