@@ -81,6 +81,10 @@ func StartPymodbusRTUProcess(t testing.TB, port string, baud int, parity string,
 	if err := os.WriteFile(script, pymodbusRTUScript, 0o644); err != nil {
 		t.Fatalf("testpeer: write pymodbus rtu script: %v", err)
 	}
+	// The RTU script imports the shared datastore code from the TCP one.
+	if err := os.WriteFile(filepath.Join(dir, "pymodbus_server.py"), pymodbusScript, 0o644); err != nil {
+		t.Fatalf("testpeer: write pymodbus script: %v", err)
+	}
 	if err := os.WriteFile(layoutFile, spec, 0o644); err != nil {
 		t.Fatalf("testpeer: write pymodbus layout: %v", err)
 	}

@@ -10,8 +10,9 @@ same register layout and identity as pymodbus_server.py (the TCP server):
      "units": {"1": {"hr": {"0": 123}, "ir": {}, "co": {"3": true}, "di": {}}},
      "identity": {"VendorName": "...", ...}}
 
-The datastore is built exactly as in pymodbus_server.py (sparse blocks holding
-only the mapped addresses, zero_mode=True, single=False): see its docstring.
+The datastore is built by pymodbus_server.py (written beside this script),
+exactly as for TCP (sparse blocks holding only the mapped addresses,
+zero_mode=True, single=False): see its docstring.
 A request for a unit id that is not served is dropped by pymodbus 3.0.0's RTU
 framer (no reply, the client times out), unless unit id 0 or 255 is served.
 
@@ -27,38 +28,18 @@ pymodbus 3.0.0 needs pyserial and serial_asyncio (Debian's python3-serial and
 python3-serial-asyncio) for this, and also imports them for its TCP server.
 """
 
-import asyncio
-import json
-import logging
 import os
 import sys
 
-import serial
-from pymodbus.datastore import (
-    ModbusServerContext,
-    ModbusSlaveContext,
-    ModbusSparseDataBlock,
-)
-from pymodbus.device import ModbusDeviceIdentification
-from pymodbus.server.async_io import ModbusSerialServer
-from pymodbus.transaction import ModbusRtuFramer
+# -I leaves the script's directory off sys.path; the TCP server script
+# beside this one holds the shared datastore code.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-log = logging.getLogger("testpeer")
+import serial  # noqa: E402
+from pymodbus.server.async_io import ModbusSerialServer  # noqa: E402
+from pymodbus.transaction import ModbusRtuFramer  # noqa: E402
 
-
-def block(values):
-    """Return a sparse block with exactly the given address -> value map."""
-    return ModbusSparseDataBlock({int(a): int(v) for a, v in (values or {}).items()})
-
-
-def slave(unit):
-    return ModbusSlaveContext(
-        hr=block(unit.get("hr")),
-        ir=block(unit.get("ir")),
-        co=block(unit.get("co")),
-        di=block(unit.get("di")),
-        zero_mode=True,
-    )
+from pymodbus_server import datastore, log, main  # noqa: E402
 
 
 def write_ready(path):
@@ -69,11 +50,7 @@ def write_ready(path):
 
 
 async def serve(layout):
-    slaves = {int(u): slave(spec) for u, spec in layout["units"].items()}
-    context = ModbusServerContext(slaves=slaves, single=False)
-    identity = None
-    if layout.get("identity"):
-        identity = ModbusDeviceIdentification(info_name=layout["identity"])
+    context, identity, units = datastore(layout)
     line = layout["serial"]
     parity = line["parity"]
     if os.path.realpath(line["port"]).startswith("/dev/pts/"):
@@ -107,23 +84,11 @@ async def serve(layout):
     log.warning(
         "serving modbus rtu on %s %d %d%s%d (parity set: %s), unit ids %s",
         line["port"], line["baudrate"], line["bytesize"], line["parity"],
-        line["stopbits"], parity, sorted(slaves),
+        line["stopbits"], parity, units,
     )
     write_ready(layout["ready_file"])
     await server.serve_forever()
 
 
-def main():
-    with open(sys.argv[1], encoding="utf-8") as f:
-        layout = json.load(f)
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=getattr(logging, layout.get("log_level") or "WARNING"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,  # pymodbus.constants already called basicConfig
-    )
-    asyncio.run(serve(layout))
-
-
 if __name__ == "__main__":
-    main()
+    main(serve)

@@ -48,12 +48,17 @@ def slave(unit):
     )
 
 
-async def serve(layout):
+def datastore(layout):
+    """Return (server context, identity or None, sorted unit ids) for a layout."""
     slaves = {int(u): slave(spec) for u, spec in layout["units"].items()}
-    context = ModbusServerContext(slaves=slaves, single=False)
     identity = None
     if layout.get("identity"):
         identity = ModbusDeviceIdentification(info_name=layout["identity"])
+    return ModbusServerContext(slaves=slaves, single=False), identity, sorted(slaves)
+
+
+async def serve(layout):
+    context, identity, units = datastore(layout)
     # Created inside the running loop: ModbusTcpServer binds to the loop it
     # finds at construction.
     server = ModbusTcpServer(
@@ -66,12 +71,13 @@ async def serve(layout):
     await server.serving
     log.warning(
         "serving modbus tcp on %s:%s, unit ids %s",
-        layout["host"], layout["port"], sorted(slaves),
+        layout["host"], layout["port"], units,
     )
     await task
 
 
-def main():
+def main(serve=serve):
+    """Load the layout named on the command line, set up logging, serve."""
     with open(sys.argv[1], encoding="utf-8") as f:
         layout = json.load(f)
     logging.basicConfig(
