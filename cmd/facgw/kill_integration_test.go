@@ -74,17 +74,7 @@ func (g *gate) close() {
 	g.conns = nil
 }
 
-func startMosquitto(t *testing.T) string {
-	testpeer.Require(t, "mosquitto", "/usr/sbin/mosquitto")
-	dir := t.TempDir()
-	os.Chmod(dir, 0o755)
-	addr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t))
-	_, port, _ := net.SplitHostPort(addr)
-	conf := filepath.Join(dir, "mosquitto.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\nuser root\npersistence false\nlog_dest stderr\n", port)), 0o644)
-	testpeer.StartProcess(t, "/usr/sbin/mosquitto", []string{"-c", conf}, testpeer.WithReadyTCP(addr))
-	return addr
-}
+func startMosquitto(t *testing.T) string { return testpeer.StartMosquitto(t, "").Addr }
 
 // seen collects (device, seq) of telemetry messages from one broker.
 type seen struct {

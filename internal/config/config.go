@@ -101,6 +101,10 @@ type Config struct {
 	Influx *Influx `yaml:"influx"`
 	// Traps receives SNMP traps and informs; optional.
 	Traps *Traps `yaml:"traps"`
+	// Rules chooses the alert rules; left out, every shipped pack runs.
+	Rules *Rules `yaml:"rules"`
+	// Alerting configures the alert delivery paths.
+	Alerting *Alerting `yaml:"alerting"`
 	// Pos locates the top-level mapping for error messages.
 	Pos strictyaml.Pos `json:"-"`
 
@@ -489,7 +493,12 @@ func (c *checker) check() {
 	c.sharedConnections()
 	c.publishing()
 	c.traps()
+	c.rules()
+	c.alerting()
 }
+
+// warn records a problem that does not stop loading.
+func (c *checker) warn(e *strictyaml.Error) { c.cfg.Warnings = append(c.cfg.Warnings, e) }
 
 // subAt locates field of a sub-mapping, falling back to the parent's key when
 // the sub-mapping was absent from the file (its Pos is then zero).

@@ -184,7 +184,7 @@ func TestEffectiveSettings(t *testing.T) {
 		{"wants listed point", ups1.WantsPoint("battery.charge"), true},
 		{"skips unlisted point", ups1.WantsPoint("input.voltage"), false},
 		{"wants every point without a list", bms2.WantsPoint("string.voltage"), true},
-		{"no warnings", len(cfg.Warnings), 0},
+		{"only the two-paths warning", fmt.Sprint(cfg.Warnings), fmt.Sprintf("%s:%d:1: alerting: no alert delivery path configured: add", cfg.File, cfg.Pos.Line) + " an alerting section (alertmanager, snmp or webhook) so alerts have two independent paths"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {

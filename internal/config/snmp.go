@@ -67,6 +67,19 @@ func (c *checker) snmp(d *Device) {
 		c.add(p.At("snmp", "snmp needs snmp: {version: 2c, community: ...} or a v3 user"))
 		return
 	}
+	c.snmpCredentials(s)
+	at := func(field, format string, args ...any) { c.add(s.Pos.At(field, format, args...)) }
+	if s.MaxVarbinds < 0 || s.MaxVarbinds > 120 {
+		at("max_varbinds", "max_varbinds must be 1..120, got %d", s.MaxVarbinds)
+	}
+	if s.MaxRepetitions < 0 || s.MaxRepetitions > 200 {
+		at("max_repetitions", "max_repetitions must be 1..200, got %d", s.MaxRepetitions)
+	}
+}
+
+// snmpCredentials checks an SNMP version and its community or v3 user, and
+// normalises the protocol names.
+func (c *checker) snmpCredentials(s *SNMP) {
 	at := func(field, format string, args ...any) { c.add(s.Pos.At(field, format, args...)) }
 	switch s.Version {
 	case "":
@@ -98,12 +111,6 @@ func (c *checker) snmp(d *Device) {
 		c.v3Algo(s, "priv_protocol", "priv_password", &s.PrivProtocol, s.PrivPassword, privProtocols, priv, s.SecurityLevel)
 	default:
 		at("version", "unknown SNMP version %q (1, 2c or 3)", s.Version)
-	}
-	if s.MaxVarbinds < 0 || s.MaxVarbinds > 120 {
-		at("max_varbinds", "max_varbinds must be 1..120, got %d", s.MaxVarbinds)
-	}
-	if s.MaxRepetitions < 0 || s.MaxRepetitions > 200 {
-		at("max_repetitions", "max_repetitions must be 1..200, got %d", s.MaxRepetitions)
 	}
 }
 

@@ -16,7 +16,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -144,47 +143,11 @@ func waitTick() { time.Sleep(time.Millisecond) }
 // --- mosquitto -------------------------------------------------------------
 
 // mosquitto is a broker process started for a test.
-type mosquitto struct {
-	*testpeer.Process
-	Addr string
-	Dir  string
-}
+type mosquitto = testpeer.Mosquitto
 
-// startMosquitto runs mosquitto on a free loopback port with the default
-// test settings plus extra config lines. If extra starts its own
-// "listener" lines, the default anonymous listener is still the first one.
 func startMosquitto(t testing.TB, extra string, readyAddrs ...string) *mosquitto {
 	t.Helper()
-	testpeer.Require(t, "mosquitto", "/usr/sbin/mosquitto")
-	dir := t.TempDir()
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(testpeer.FreePort(t)))
-	_, port, _ := net.SplitHostPort(addr)
-	conf := fmt.Sprintf(`# written by %s
-user root
-persistence false
-log_dest stderr
-log_type error
-log_type warning
-log_type notice
-# a slow test subscriber must not lose QoS 1 messages in the broker
-max_queued_messages 0
-per_listener_settings false
-%s
-listener %s 127.0.0.1
-`, t.Name(), extra, port)
-	if !strings.Contains(extra, "password_file") {
-		conf += "allow_anonymous true\n"
-	}
-	path := filepath.Join(dir, "mosquitto.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	opts := []testpeer.Option{testpeer.WithDir(dir), testpeer.WithReadyTCP(addr)}
-	for _, a := range readyAddrs {
-		opts = append(opts, testpeer.WithReadyTCP(a))
-	}
-	p := testpeer.StartProcess(t, "/usr/sbin/mosquitto", []string{"-c", path}, opts...)
-	return &mosquitto{Process: p, Addr: addr, Dir: dir}
+	return testpeer.StartMosquitto(t, extra, readyAddrs...)
 }
 
 // --- TCP proxy ---------------------------------------------------------------
