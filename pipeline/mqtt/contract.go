@@ -109,8 +109,8 @@ func (t Topics) Telemetry(device string) string { return t.base + "/telemetry/" 
 // device's latest full state.
 func (t Topics) State(device string) string { return t.base + "/state/" + device }
 
-// Alerts returns "<prefix>/<gateway>/alerts", reserved for alert transitions
-// (a later issue); nothing is published below it yet.
+// Alerts returns "<prefix>/<gateway>/alerts", the root of the alert topics
+// (AlertEvents, AlertActive).
 func (t Topics) Alerts() string { return t.base + "/alerts" }
 
 // Loadshed returns "<prefix>/<gateway>/loadshed", reserved for load-shed

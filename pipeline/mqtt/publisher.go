@@ -907,3 +907,13 @@ func (p *Publisher) Stats() Stats {
 	s.Outbox = p.ob.Stats()
 	return s
 }
+
+// Sync writes the outbox to disk now (fsync), for messages that must be
+// durable before the caller goes on (alerts), rather than at the next
+// group commit.
+func (p *Publisher) Sync() error {
+	if err := p.ob.Sync(); err != nil {
+		return fmt.Errorf("mqtt: broker %q: sync: %w", p.cfg.Name, err)
+	}
+	return nil
+}

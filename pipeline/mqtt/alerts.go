@@ -1,0 +1,117 @@
+package mqtt
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/facgw/facgw/internal/alert"
+	"github.com/facgw/facgw/pipeline/outbox"
+)
+
+// AlertEvents returns "<prefix>/<gateway>/alerts/events": QoS 1, not
+// retained, every alert event in ledger order.
+func (t Topics) AlertEvents() string { return t.base + "/alerts/events" }
+
+// AlertActive returns "<prefix>/<gateway>/alerts/active/<episode id>": QoS
+// 1, retained while the episode fires (its latest event), cleared (an
+// empty retained message) when it resolves, so a consumer that connects
+// late sees every firing alert at once.
+func (t Topics) AlertActive(id string) string { return t.base + "/alerts/active/" + id }
+
+// AlertPath delivers alert events through every broker (path A): each event
+// goes into each broker's outbox as an alert-class message, never dropped,
+// and each broker's sender delivers it in order with the telemetry.
+type AlertPath struct {
+	topics Topics
+	pubs   []*Publisher
+}
+
+// NewAlertPath returns the MQTT alert path over the publishers.
+func NewAlertPath(info StatusInfo, pubs ...*Publisher) (*AlertPath, error) {
+	if err := info.Validate(); err != nil {
+		return nil, err
+	}
+	if len(pubs) == 0 {
+		return nil, errors.New("mqtt: alert path: no brokers")
+	}
+	return &AlertPath{topics: info.Topics(), pubs: pubs}, nil
+}
+
+// Enqueue appends the event to every broker's outbox and syncs it to disk
+// before returning. An error names the brokers that refused it; the
+// others have it (the ledger re-dispatches the event, so those may get it
+// twice, with the same id and seq).
+func (a *AlertPath) Enqueue(ev alert.Event) error {
+	msgs := alertMessages(a.topics, ev)
+	var failed []string
+	var errs []error
+	for _, p := range a.pubs {
+		err := func() error {
+			for _, m := range msgs {
+				if _, err := p.Enqueue(m); err != nil {
+					return err
+				}
+			}
+			return p.Sync()
+		}()
+		if err != nil {
+			failed = append(failed, p.Name())
+			errs = append(errs, err)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("mqtt: alert %s to broker %s: %w", ev.ID, strings.Join(failed, ", "), errors.Join(errs...))
+	}
+	return nil
+}
+
+// alertMessages are the outbox messages of one event: the stream message,
+// then the retained active-alert message (its latest event while firing,
+// empty once resolved, which deletes the retained message).
+func alertMessages(t Topics, ev alert.Event) []outbox.Message {
+	body := ev.Marshal()
+	stream := outbox.Message{Class: outbox.Alert, Key: ev.ID, Topic: t.AlertEvents(), Payload: body}
+	active := outbox.Message{Class: outbox.Alert, Key: ev.ID, Topic: t.AlertActive(ev.ID), Retain: true}
+	if ev.State != alert.Resolved {
+		active.Payload = body
+	}
+	return []outbox.Message{stream, active}
+}
+
+// AlertPathHealth is the path's health: up while at least one broker is
+// connected.
+type AlertPathHealth struct {
+	Up        bool
+	Depth     int       // most messages waiting in one broker's outbox
+	Oldest    time.Time // oldest waiting message of the brokers that are down
+	LastError string
+	Brokers   map[string]string // broker -> "connected" or its last error
+}
+
+// Health returns the path's health; safe for concurrent use.
+func (a *AlertPath) Health() AlertPathHealth {
+	h := AlertPathHealth{Brokers: map[string]string{}}
+	for _, p := range a.pubs {
+		s := p.Stats()
+		if s.Outbox.Depth > h.Depth {
+			h.Depth = s.Outbox.Depth
+		}
+		if s.Connected {
+			h.Up = true
+			h.Brokers[s.Name] = "connected"
+			continue
+		}
+		msg := s.LastError
+		if msg == "" {
+			msg = "not connected"
+		}
+		h.Brokers[s.Name] = msg
+		h.LastError = s.Name + ": " + msg
+		if o := s.Outbox.Oldest; !o.IsZero() && (h.Oldest.IsZero() || o.Before(h.Oldest)) {
+			h.Oldest = o
+		}
+	}
+	return h
+}
