@@ -130,7 +130,7 @@ func (g *Gateway) Run(ctx context.Context, ready func()) error {
 	g.mu.Unlock()
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics.New(g.metricsSnapshot, g.log).Handler())
-	mux.Handle("/", web.Handler(g))
+	mux.Handle("/", web.Handler(g, web.Options{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	var wg sync.WaitGroup
 	spawn := func(f func()) {

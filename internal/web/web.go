@@ -72,33 +72,71 @@ type Source interface {
 	Site() (site, gateway string)
 }
 
+// Options are the optional parts of the server.
+type Options struct {
+	// Alerting, when set, adds the alert, silence and path endpoints.
+	Alerting Alerting
+	// Require wraps a handler so it runs only for a principal holding role
+	// (RoleViewer, RoleOperator, RoleEngineer). Nil serves every request:
+	// only for tests, the gateway always sets it.
+	Require func(role string, h http.Handler) http.Handler
+	// Who names the principal of a request, for acks and silences.
+	Who func(r *http.Request) string
+	// Routes adds more routes (login, logout) to the server's mux.
+	Routes func(mux *http.ServeMux)
+}
+
+func (o Options) require(role string, h http.Handler) http.Handler {
+	if o.Require == nil {
+		return h
+	}
+	return o.Require(role, h)
+}
+
+func (o Options) who(r *http.Request) string {
+	if o.Who == nil {
+		return "anonymous"
+	}
+	return o.Who(r)
+}
+
 // Handler returns the HTTP handler: /api/v1/state, /api/v1/devices/{id},
-// /healthz, /readyz and the live page at /.
-func Handler(src Source) http.Handler {
+// the alert endpoints, /healthz, /readyz and the live page at /.
+func Handler(src Source, opts Options) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/state", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /api/v1/state", opts.require(RoleViewer, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, snapshot(src, time.Now()))
-	})
-	mux.HandleFunc("GET /api/v1/devices/{id}", func(w http.ResponseWriter, r *http.Request) {
+	})))
+	mux.Handle("GET /api/v1/devices/{id}", opts.require(RoleViewer, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for _, d := range snapshot(src, time.Now()).Devices {
 			if d.ID == r.PathValue("id") {
 				writeJSON(w, d)
 				return
 			}
 		}
-		http.Error(w, `{"error":"no such device"}`, http.StatusNotFound)
-	})
-	mux.HandleFunc("GET /api/v1/events", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no device %q", r.PathValue("id"))
+	})))
+	mux.Handle("GET /api/v1/events", opts.require(RoleViewer, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ev := src.Events()
 		if ev == nil {
 			ev = []Event{}
 		}
 		writeJSON(w, ev)
-	})
+	})))
+	if opts.Alerting != nil {
+		alertRoutes(mux, opts.Alerting, opts)
+	}
+	if opts.Routes != nil {
+		opts.Routes(mux)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if opts.Alerting != nil && opts.Alerting.AlertsDoc().AllPathsDown {
+			http.Error(w, "not ready: every alert delivery path is down (alerts are kept in the ledger)", http.StatusServiceUnavailable)
+			return
+		}
 		for _, s := range src.PollStats() {
 			if s.Cycles > 0 {
 				w.Write([]byte("ready\n"))

@@ -38,7 +38,7 @@ func TestStateEndpoint(t *testing.T) {
 		{Device: "bms-1", Name: "bms.offgas_ppm", Time: now, Quality: point.Bad, Reason: "timeout"},
 	}, time.Second)
 	src := &fakeSource{state: st}
-	h := Handler(src)
+	h := Handler(src, Options{})
 
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/state", nil))
