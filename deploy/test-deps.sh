@@ -36,6 +36,9 @@ PACKAGES=(
 	victoria-metrics
 	prometheus-alertmanager
 	socat
+	# The HTTP API's TLS and cookie tests drive it with a client that is
+	# not Go's.
+	curl
 )
 
 LOG="${TEST_DEPS_LOG:-${TMPDIR:-/tmp}/facgw-test-deps.log}"

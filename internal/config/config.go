@@ -118,14 +118,6 @@ type Config struct {
 	Warnings strictyaml.Errors `yaml:"-" json:"-"`
 }
 
-// HTTP configures the HTTP server.
-type HTTP struct {
-	// Listen is host:port to listen on. Default DefaultListen; port 0 picks
-	// a free port.
-	Listen string         `yaml:"listen"`
-	Pos    strictyaml.Pos `json:"-"`
-}
-
 // Defaults are settings devices inherit unless they override them.
 type Defaults struct {
 	// Timeout bounds one request to a device. Default DefaultTimeout.
@@ -478,9 +470,7 @@ func (c *checker) check() {
 	} else {
 		cfg.StateDir = c.path(cfg.StateDir)
 	}
-	if msg := checkHostPort(cfg.HTTP.Listen, false); msg != "" {
-		c.add(subAt(p, cfg.HTTP.Pos, "http", "listen", "listen address %q: %s", cfg.HTTP.Listen, msg))
-	}
+	c.http()
 	c.defaults()
 	if len(cfg.Devices) == 0 {
 		c.add(p.At("devices", "no devices configured"))
