@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/facgw/facgw/internal/strictyaml"
+	"github.com/facgw/facgw/rules"
 )
 
 // Rules chooses the alert rules the gateway evaluates.
@@ -82,7 +84,9 @@ type SNMPNotify struct {
 	AuthPassword  Secret `yaml:"auth_password"`
 	PrivProtocol  string `yaml:"priv_protocol"`
 	PrivPassword  Secret `yaml:"priv_password"`
-	// EngineID (hex) is the authoritative engine of v3 traps.
+	// EngineID (hex) is the authoritative engine of v3 traps (default: one
+	// derived from the gateway name, stable across restarts); the
+	// receiver knows the user under it (net-snmp: createUser -e).
 	EngineID string        `yaml:"engine_id"`
 	Timeout  time.Duration `yaml:"timeout"`
 	Retries  int           `yaml:"retries"`
@@ -144,11 +148,82 @@ func (r *Rules) RulePacks() []string {
 	return *r.Packs
 }
 
+// rules checks the rules section, then loads and compiles the rule set it
+// names (shipped packs, extra files, disabled rules) and checks its point
+// names against the profiles, so facgw check finds a broken rule file.
 func (c *checker) rules() {
 	r := c.cfg.Rules
 	if r == nil {
+		r = &Rules{}
+	}
+	ok := c.rulesSection(r)
+	if !ok {
 		return
 	}
+	shipped, err := rules.Shipped()
+	if err != nil {
+		c.addAll(err)
+		return
+	}
+	var packs []*rules.Pack
+	for _, p := range shipped.Packs() {
+		if slices.Contains(r.RulePacks(), p.Name) {
+			packs = append(packs, p)
+		}
+	}
+	rs, err := rules.NewRuleSet(packs...)
+	if err != nil {
+		c.addAll(err)
+		return
+	}
+	if len(r.Files) > 0 {
+		var files []string
+		for _, f := range r.Files {
+			m, _ := filepath.Glob(f)
+			files = append(files, m...)
+		}
+		extra, err := rules.LoadFiles(files...)
+		if err != nil {
+			c.addAll(err)
+			return
+		}
+		// The site's own rules are checked against the profiles here; the
+		// shipped packs are checked against the shipped profiles by their
+		// own tests (and a test registry need not hold those).
+		if err := rules.Check(extra, c.reg); err != nil {
+			c.addAll(err)
+			return
+		}
+		if rs, err = rs.Merge(extra); err != nil {
+			c.addAll(err)
+			return
+		}
+	}
+	if len(r.Disable) > 0 {
+		if err := rs.Disable(r.Disable...); err != nil {
+			c.add(r.Pos.At("disable", "%s", strings.TrimPrefix(err.Error(), "rules: disable: ")))
+			return
+		}
+	}
+	c.cfg.RuleSet = rs
+}
+
+// addAll adds located errors as they are, anything else as one message.
+func (c *checker) addAll(err error) {
+	var es strictyaml.Errors
+	if errors.As(err, &es) {
+		for _, e := range es {
+			c.add(e)
+		}
+		return
+	}
+	c.add(&strictyaml.Error{File: c.cfg.File, Msg: err.Error()})
+}
+
+// rulesSection checks the section's own fields; false when the rule set
+// cannot be built from them.
+func (c *checker) rulesSection(r *Rules) bool {
+	n := len(c.errs)
 	if r.Packs != nil {
 		for i, p := range *r.Packs {
 			if !slices.Contains(ShippedPacks, p) {
@@ -167,6 +242,7 @@ func (c *checker) rules() {
 		}
 		r.Files[i] = abs
 	}
+	return len(c.errs) == n
 }
 
 func (c *checker) alerting() {
@@ -268,8 +344,8 @@ func (c *checker) alerting() {
 			s.Inform = &t
 		}
 		if s.EngineID != "" {
-			if s.Version != "3" {
-				c.add(p.At("engine_id", "engine_id applies only to SNMP v3"))
+			if s.Version != "3" || *s.Inform {
+				c.add(p.At("engine_id", "engine_id applies only to SNMP v3 traps (inform: false): an inform goes to the receiver's engine"))
 			} else if !isHex(s.EngineID) || len(s.EngineID) < 10 || len(s.EngineID) > 64 {
 				c.add(p.At("engine_id", "engine_id must be 5..32 octets in hex, got %q", s.EngineID))
 			}

@@ -31,6 +31,7 @@ import (
 
 	profiles "github.com/facgw/facgw/firmware-profiles"
 	"github.com/facgw/facgw/internal/strictyaml"
+	"github.com/facgw/facgw/rules"
 )
 
 // Transports a device can use.
@@ -105,6 +106,8 @@ type Config struct {
 	Rules *Rules `yaml:"rules"`
 	// Alerting configures the alert delivery paths.
 	Alerting *Alerting `yaml:"alerting"`
+	// RuleSet is the compiled rule set the rules section names.
+	RuleSet *rules.RuleSet `yaml:"-" json:"-"`
 	// Pos locates the top-level mapping for error messages.
 	Pos strictyaml.Pos `json:"-"`
 
