@@ -4,6 +4,10 @@
 //	facgw check -config FILE         validate config and profiles
 //	facgw profiles [-v]              list firmware profiles
 //	facgw probe [-json] [-profile NAME|FILE] URL   poll one device once
+//	facgw passwd < PASSWORD          print a bcrypt hash for http.users
+//	facgw rules test FILE...         run rule unit tests
+//	facgw rules list [-config FILE]  list the rules a config runs
+//	facgw replay -config FILE REC    replay recorded telemetry through the rules
 package main
 
 import (
@@ -46,6 +50,12 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return listProfiles(args[1:], stdout, stderr)
 	case "probe":
 		return probe(args[1:], stdout, stderr)
+	case "rules":
+		return rulesCmd(args[1:], stdout, stderr)
+	case "replay":
+		return replay(args[1:], stdout, stderr)
+	case "passwd":
+		return passwd(args[1:], os.Stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "facgw", version)
 		return 0
@@ -67,6 +77,11 @@ commands:
   profiles [-v]               list firmware profiles and their variants
   probe [-json] [-profile NAME|FILE] URL
                               poll one device once and print its points
+  rules test FILE...          run rule unit tests (see docs/rules.md)
+  rules list [-config FILE]   list the rules a config runs (default: every shipped rule)
+  replay [-config FILE] [-format csv|mqtt-json] RECORDING
+                              feed recorded telemetry through the rules, print the alert timeline
+  passwd < PASSWORD           print the bcrypt hash of a password read from stdin
   version                     print the version
 `)
 }
@@ -100,7 +115,16 @@ func check(args []string, stdout, stderr io.Writer) int {
 	for _, w := range cfg.Warnings {
 		fmt.Fprintln(stderr, "warning:", w)
 	}
-	fmt.Fprintf(stdout, "%s: ok: site %s, gateway %s, %d devices, %d profiles loaded\n", *file, cfg.Site, cfg.Gateway, len(cfg.Devices), len(reg.List()))
+	nrules := 0
+	if cfg.RuleSet != nil {
+		for _, r := range cfg.RuleSet.Rules() {
+			if !cfg.RuleSet.Disabled(r.ID) {
+				nrules++
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "%s: ok: site %s, gateway %s, %d devices, %d profiles loaded, %d alert rules, %d alert delivery paths\n",
+		*file, cfg.Site, cfg.Gateway, len(cfg.Devices), len(reg.List()), nrules, cfg.PathCount())
 	return 0
 }
 

@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	profiles "github.com/facgw/facgw/firmware-profiles"
 	"github.com/facgw/facgw/internal/config"
@@ -177,5 +180,62 @@ func TestExampleConfigParses(t *testing.T) {
 	}
 	if len(cfg.Devices) != 5 || len(cfg.MQTT.Brokers) != 2 || cfg.Influx == nil || cfg.Traps == nil {
 		t.Errorf("example config: got %d devices, mqtt %+v, influx %v, traps %v", len(cfg.Devices), cfg.MQTT, cfg.Influx != nil, cfg.Traps != nil)
+	}
+}
+
+func TestPasswd(t *testing.T) {
+	var out, errb strings.Builder
+	if code := passwd(nil, strings.NewReader("correct horse battery\n"), &out, &errb); code != 0 {
+		t.Fatalf("got exit %d (%s), want 0", code, errb.String())
+	}
+	hash := strings.TrimSpace(out.String())
+	if err := bcrypt.CompareHashAndPassword([]byte(hash), []byte("correct horse battery")); err != nil {
+		t.Errorf("got hash %q that does not match the password: %v", hash, err)
+	}
+	if strings.Contains(out.String()+errb.String(), "horse") {
+		t.Error("the password was echoed")
+	}
+	out.Reset()
+	errb.Reset()
+	if code := passwd(nil, strings.NewReader("short\n"), &out, &errb); code != 1 || !strings.Contains(errb.String(), "8") {
+		t.Errorf("short password: got exit %d, %q; want 1 and a message on the minimum length", code, errb.String())
+	}
+}
+
+func TestRulesCommands(t *testing.T) {
+	failing := filepath.Join(t.TempDir(), "failing.test.yaml")
+	if err := os.WriteFile(failing, []byte(`rule_files: ["shipped:power"]
+devices:
+  - {id: ups-1, class: ups, profile: rfc1628-ups-snmp}
+tests:
+  - name: on battery does not fire (wrong on purpose)
+    input:
+      - {device: ups-1, point: ups.status.on_battery, values: "true x20"}
+    expect:
+      - {at: 19s, firing: []}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		contains string
+	}{
+		{"shipped pack tests pass", []string{"rules", "test", "../../rules/packs/tests/fire.yaml", "../../rules/packs/tests/power.yaml"}, 0, "PASS ../../rules/packs/tests/power.yaml"},
+		{"a failing rule test fails", []string{"rules", "test", failing}, 1, "want firing [], got [power/"},
+		{"a missing test file", []string{"rules", "test", "no-such.yaml"}, 1, "no-such.yaml"},
+		{"list the demo's rules", []string{"rules", "list", "-config", "../../deploy/demo.yaml"}, 0, "fire/liion-offgas-alarm"},
+		{"replay a recording", []string{"replay", "-config", "../../deploy/demo.yaml", "testdata/offgas.csv"}, 0,
+			"2026-11-26T12:00:01Z firing fire/liion-offgas-alarm@bms-rack1 critical"},
+		{"replay needs a recording", []string{"replay", "-config", "../../deploy/demo.yaml"}, 2, "usage"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, code := runCmd(tt.args...)
+			if code != tt.code || !strings.Contains(stdout+stderr, tt.contains) {
+				t.Errorf("got exit %d, output:\n%s%s\nwant exit %d and %q", code, stdout, stderr, tt.code, tt.contains)
+			}
+		})
 	}
 }

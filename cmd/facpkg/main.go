@@ -258,6 +258,19 @@ func packageContents(root, bin string) (files.Contents, error) {
 	if n == 0 {
 		return nil, fmt.Errorf("no firmware profiles under %s", filepath.Join(root, "firmware-profiles"))
 	}
+
+	// The rule packs are compiled into the binary; the files are there to
+	// read and to copy as the start of a site's own rules.
+	packs, err := glob(root, "rules/packs/*.yaml")
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range packs {
+		c = append(c, file(filepath.Join(root, p), "/usr/share/facgw/rules/"+strings.TrimPrefix(p, "rules/packs/"), 0o644))
+	}
+	// net-snmp looks in /usr/share/snmp/mibs by default, so snmptrapd and
+	// snmptranslate find facgw's notifications with -m +FACGW-MIB.
+	c = append(c, file(filepath.Join(root, "deploy", "mib", "FACGW-MIB.txt"), "/usr/share/snmp/mibs/FACGW-MIB.txt", 0o644))
 	return c, nil
 }
 

@@ -136,6 +136,8 @@ func TestPackageIntegration(t *testing.T) {
 		"/usr/share/doc/facgw/docs/config.md":                               "-rw-r--r-- root/root",
 		"/usr/share/facgw/firmware-profiles/ups/apc-smart-ups-snmp.yaml":    "-rw-r--r-- root/root",
 		"/usr/share/facgw/firmware-profiles/battery/generic-liion-bms.yaml": "-rw-r--r-- root/root",
+		"/usr/share/facgw/rules/fire.yaml":                                  "-rw-r--r-- root/root",
+		"/usr/share/snmp/mibs/FACGW-MIB.txt":                                "-rw-r--r-- root/root",
 	} {
 		if got := modes[path]; got != want {
 			t.Errorf("%s: got %q, want %q", path, got, want)

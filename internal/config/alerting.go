@@ -114,6 +114,7 @@ const (
 	DefaultMaxSilence    = 7 * 24 * time.Hour
 	DefaultPathTimeout   = 10 * time.Second
 	DefaultResendEvery   = time.Minute
+	DefaultSNMPTimeout   = 3 * time.Second
 )
 
 // ShippedPacks are the rule packs shipped in rules/packs.
@@ -349,6 +350,11 @@ func (c *checker) alerting() {
 			} else if !isHex(s.EngineID) || len(s.EngineID) < 10 || len(s.EngineID) > 64 {
 				c.add(p.At("engine_id", "engine_id must be 5..32 octets in hex, got %q", s.EngineID))
 			}
+		}
+		if s.Timeout == 0 {
+			// Per attempt: an inform is repeated Retries times within one
+			// send, and a v3 inform first discovers the engine.
+			s.Timeout = DefaultSNMPTimeout
 		}
 		timeout(p, &s.Timeout)
 		if s.Retries < 0 || s.Retries > 10 {

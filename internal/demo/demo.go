@@ -29,6 +29,9 @@ type Info struct {
 	Traps string
 	// Brokers are the embedded brokers as "name=host:port".
 	Brokers []string
+	// Receiver is the webhook receiver the demo's webhook paths post to;
+	// nil without one.
+	Receiver *Receiver
 }
 
 // Options tune Start for tests.
@@ -63,6 +66,22 @@ func Start(ctx context.Context, cfg *config.Config, file string, log *slog.Logge
 				eb.Close()
 			}()
 		}
+	}
+	if a := cfg.Alerting; a != nil && len(a.Webhook) > 0 {
+		// One receiver for every webhook path, as an operations team's
+		// endpoint would be; it checks the first path's signature.
+		rcv, err := StartReceiver(a.Webhook[0].Secret.Reveal(), log.With("component", "demo-receiver"))
+		if err != nil {
+			return nil, fmt.Errorf("demo: webhook receiver: %w", err)
+		}
+		for i := range a.Webhook {
+			a.Webhook[i].URL, a.Webhook[i].Secret, a.Webhook[i].CAFile = rcv.URL(), a.Webhook[0].Secret, ""
+		}
+		info.Receiver = rcv
+		go func() {
+			<-ctx.Done()
+			rcv.Close()
+		}()
 	}
 	var fac *facsim.Facility
 	var err error

@@ -6,6 +6,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 	"github.com/facgw/facgw/internal/config"
 	"github.com/facgw/facgw/internal/metrics"
 	"github.com/facgw/facgw/internal/web"
+	"github.com/facgw/facgw/internal/web/auth"
 	"github.com/facgw/facgw/pipeline"
 )
 
@@ -36,6 +38,9 @@ type Gateway struct {
 	log     *slog.Logger
 	version string
 	pub     *publishing
+	alerts  *alerting
+	auth    *auth.Authenticator
+	tls     *tls.Config // nil: plain HTTP
 	traps   *trap.Listener
 	events  events
 	// trapSources maps a sender IP to the devices polled at it.
@@ -78,6 +83,16 @@ func New(cfg *config.Config, reg *profiles.Registry, opts Options) (*Gateway, er
 		log = slog.Default()
 	}
 	g := &Gateway{cfg: cfg, log: log, version: opts.Version, conns: map[string]*mbdrv.Conn{}, started: time.Now()}
+	authn, err := auth.New(cfg.HTTP.AuthConfig(), log.With("component", "http-auth"), nil)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: http: %w", err)
+	}
+	g.auth = authn
+	if t := cfg.HTTP.TLS; t != nil {
+		if g.tls, err = auth.LoadTLS(t.CertFile, t.KeyFile); err != nil {
+			return nil, fmt.Errorf("gateway: http: %w", err)
+		}
+	}
 	g.hub = pipeline.NewHub(pipeline.NewState(cfg.Defaults.StaleAfter))
 	g.poller = pipeline.NewPoller(g.hub.Publish)
 	for i := range cfg.Devices {
@@ -93,6 +108,11 @@ func New(cfg *config.Config, reg *profiles.Registry, opts Options) (*Gateway, er
 		return nil, err
 	}
 	if err := g.buildPublishing(opts.Version, g.started); err != nil {
+		g.pub.close()
+		return nil, err
+	}
+	if err := g.buildAlerting(); err != nil {
+		g.alerts.close()
 		g.pub.close()
 		return nil, err
 	}
@@ -121,6 +141,7 @@ func (g *Gateway) HTTPAddr() string {
 // disk for the next run.
 func (g *Gateway) Run(ctx context.Context, ready func()) error {
 	defer g.pub.close()
+	defer g.alerts.close()
 	ln, err := net.Listen("tcp", g.cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("gateway: http: %w", err)
@@ -129,9 +150,23 @@ func (g *Gateway) Run(ctx context.Context, ready func()) error {
 	g.httpAddr = ln.Addr().String()
 	g.mu.Unlock()
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metrics.New(g.metricsSnapshot, g.log).Handler())
-	mux.Handle("/", web.Handler(g, web.Options{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	mux.Handle("GET /metrics", g.auth.Require(auth.Viewer, metrics.New(g.metricsSnapshot, g.log).Handler()))
+	mux.Handle("/", web.Handler(g, web.Options{
+		Alerting: g.alerts,
+		Require: func(role string, h http.Handler) http.Handler {
+			r, err := auth.ParseRole(role)
+			if err != nil || r == auth.None {
+				panic("gateway: route needs an unknown role " + role)
+			}
+			return g.auth.Require(r, h)
+		},
+		Who: func(r *http.Request) string {
+			p, _ := auth.PrincipalFrom(r.Context())
+			return p.Name
+		},
+		Routes: g.auth.Routes,
+	}))
+	srv := &http.Server{Handler: g.auth.Middleware(mux), ReadHeaderTimeout: 5 * time.Second, TLSConfig: g.tls}
 	var wg sync.WaitGroup
 	spawn := func(f func()) {
 		wg.Add(1)
@@ -141,7 +176,11 @@ func (g *Gateway) Run(ctx context.Context, ready func()) error {
 		}()
 	}
 	spawn(func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := srv.Serve
+		if srv.TLSConfig != nil {
+			serve = func(ln net.Listener) error { return srv.ServeTLS(ln, "", "") }
+		}
+		if err := serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			g.log.Error("http server", "err", err)
 		}
 	})
@@ -156,9 +195,17 @@ func (g *Gateway) Run(ctx context.Context, ready func()) error {
 			f()
 		}()
 	})
+	g.alerts.run(sendCtx, func(f func()) {
+		senders.Add(1)
+		go func() {
+			defer senders.Done()
+			f()
+		}()
+	})
 	g.startTraps(ctx)
 	spawn(func() { g.poller.Run(ctx, g.scheds) })
 	spawn(func() { g.hub.RunSweeper(ctx, g.sweepPeriod()) })
+	spawn(func() { g.alerts.runTicks(ctx, g.sweepPeriod()) })
 	g.log.Info("facgw running", "site", g.cfg.Site, "gateway", g.cfg.Gateway, "devices", len(g.devices), "schedules", len(g.scheds), "http", g.httpAddr)
 	if ready != nil {
 		ready()

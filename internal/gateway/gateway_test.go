@@ -23,6 +23,14 @@ import (
 // polled at least once.
 func startDemo(t *testing.T) (*facsim.Sim, *gateway.Gateway) {
 	t.Helper()
+	info, gw := startDemoInfo(t)
+	return info.Sim, gw
+}
+
+// startDemoInfo is startDemo, also returning where the demo's parts
+// listen (brokers, webhook receiver).
+func startDemoInfo(t *testing.T) (*demo.Info, *gateway.Gateway) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("end to end: skipped with -short")
 	}
@@ -66,7 +74,7 @@ func startDemo(t *testing.T) (*facsim.Sim, *gateway.Gateway) {
 	for _, d := range cfg.Devices {
 		waitFor(t, d.ID+" polled", func() bool { return len(gw.State().Points(d.ID)) > 0 })
 	}
-	return info.Sim, gw
+	return info, gw
 }
 
 // waitFor polls cond until it holds. The bound only turns a hang into a

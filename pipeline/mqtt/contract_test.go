@@ -74,7 +74,8 @@ func TestDocsExamples(t *testing.T) {
 		strings.Replace(tp.Status(), tp.Base(), "<prefix>/<gateway>", 1),
 		strings.Replace(tp.Telemetry("<device>"), tp.Base(), "<prefix>/<gateway>", 1),
 		strings.Replace(tp.State("<device>"), tp.Base(), "<prefix>/<gateway>", 1),
-		strings.Replace(tp.Alerts(), tp.Base(), "<prefix>/<gateway>", 1) + "/...",
+		strings.Replace(tp.AlertEvents(), tp.Base(), "<prefix>/<gateway>", 1),
+		strings.Replace(tp.AlertActive("<id>"), tp.Base(), "<prefix>/<gateway>", 1),
 		strings.Replace(tp.Loadshed(), tp.Base(), "<prefix>/<gateway>", 1) + "/...",
 	} {
 		if !bytes.Contains(doc, []byte("`"+want+"`")) {

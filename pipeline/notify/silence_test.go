@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -163,7 +164,7 @@ func TestSilenceExpiryAndRemoval(t *testing.T) {
 	if _, err := l.RemoveSilence("long", ""); err == nil || !strings.Contains(err.Error(), "by is required") {
 		t.Errorf("remove without by: got %v, want an error", err)
 	}
-	if _, err := l.RemoveSilence("nope", "carol"); err == nil || !strings.Contains(err.Error(), `"nope": no such silence`) {
+	if _, err := l.RemoveSilence("nope", "carol"); err == nil || !errors.Is(err, ErrUnknownSilence) || !strings.Contains(err.Error(), `"nope"`) {
 		t.Errorf("remove unknown: got %v, want an error naming it", err)
 	}
 	evs, err = l.RemoveSilence("long", "carol")
