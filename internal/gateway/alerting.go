@@ -38,6 +38,11 @@ type alerting struct {
 	now           func() time.Time
 }
 
+// alertPathMaxBackoff caps the wait between attempts on an alert path:
+// alerts are few and small, and a fire alarm should not sit a minute
+// behind a receiver that has just come back.
+const alertPathMaxBackoff = 10 * time.Second
+
 // buildAlerting opens the ledger and each path's outbox under the state
 // directory. No network I/O happens here.
 func (g *Gateway) buildAlerting() error {
@@ -67,7 +72,7 @@ func (g *Gateway) buildAlerting() error {
 	if ac := cfg.Alerting; ac != nil {
 		newPath := func(name, kind string, s notify.Sender) error {
 			p, err := notify.NewPath(notify.PathOptions{Name: name, Kind: kind, Dir: filepath.Join(dir, "path-"+name), Sender: s,
-				Log: g.log.With("component", "alert-path", "path", name), Active: l.Active})
+				Log: g.log.With("component", "alert-path", "path", name), Active: l.Active, MaxBackoff: alertPathMaxBackoff})
 			if err != nil {
 				return fmt.Errorf("gateway: alert path %s: %w", name, err)
 			}

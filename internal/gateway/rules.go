@@ -137,8 +137,8 @@ func (a *alerting) submit(evs []alert.Event) {
 // runTicks completes for and keep_firing_for durations of instances no new
 // point reaches (a device gone silent), at the sweeper's period.
 func (a *alerting) runTicks(ctx context.Context, period time.Duration) {
-	if a.engine == nil {
-		return
+	if a.ruleSet == nil {
+		return // no rules (set before Run, never changed)
 	}
 	t := time.NewTicker(period)
 	defer t.Stop()
@@ -157,12 +157,12 @@ func (a *alerting) runTicks(ctx context.Context, period time.Duration) {
 // pending lists the instances waiting out their for-duration.
 func (a *alerting) pending() []web.PendingDoc {
 	out := []web.PendingDoc{}
-	if a.engine == nil {
-		return out
-	}
 	a.mu.RLock()
 	e := a.engine
 	a.mu.RUnlock()
+	if e == nil {
+		return out
+	}
 	for _, in := range e.Instances() {
 		if in.State != alert.Pending {
 			continue
