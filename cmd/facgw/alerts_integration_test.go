@@ -263,11 +263,11 @@ func amAlerts(url string) string {
 // alertTopics records the alert events and the retained active alerts of
 // one broker.
 type alertTopics struct {
-	addr   string
-	mu     sync.Mutex
-	events []alert.Event
+	addr     string
+	mu       sync.Mutex
+	events   []alert.Event
 	retained map[string]bool
-	c      paho.Client
+	c        paho.Client
 }
 
 func watchAlertTopics(t *testing.T, addr string) *alertTopics {
