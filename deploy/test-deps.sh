@@ -39,6 +39,8 @@ PACKAGES=(
 	# The HTTP API's TLS and cookie tests drive it with a client that is
 	# not Go's.
 	curl
+	# Browser tests of the dashboard drive headless Chromium (chromedp).
+	chromium
 )
 
 LOG="${TEST_DEPS_LOG:-${TMPDIR:-/tmp}/facgw-test-deps.log}"
