@@ -129,6 +129,10 @@ func TestProbeIntegration(t *testing.T) {
 // TestDocExamplesParse loads every YAML config example in the README and
 // docs/config.md, so the documentation cannot drift from the parser.
 func TestDocExamplesParse(t *testing.T) {
+	// The secrets the examples read from the environment.
+	t.Setenv("FACGW_NMS_COMMUNITY", "public")
+	t.Setenv("FACGW_WEBHOOK_SECRET", "a-webhook-secret-of-some-length")
+	t.Setenv("FACGW_COMMUNITY", "public")
 	for _, file := range []string{"../../README.md", "../../docs/config.md"} {
 		data, err := os.ReadFile(file)
 		if err != nil {
@@ -177,6 +181,9 @@ func TestExampleConfigParses(t *testing.T) {
 	cfg, err := config.Parse("facgw.example.yaml", []byte(text), reg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.PathCount() != 3 {
+		t.Errorf("example config: got %d alert paths, want mqtt, alertmanager and snmp", cfg.PathCount())
 	}
 	if len(cfg.Devices) != 5 || len(cfg.MQTT.Brokers) != 2 || cfg.Influx == nil || cfg.Traps == nil {
 		t.Errorf("example config: got %d devices, mqtt %+v, influx %v, traps %v", len(cfg.Devices), cfg.MQTT, cfg.Influx != nil, cfg.Traps != nil)

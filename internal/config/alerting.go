@@ -238,8 +238,11 @@ func (c *checker) rulesSection(r *Rules) bool {
 		switch {
 		case err != nil:
 			c.add(r.Pos.AtPath("files["+strconv.Itoa(i)+"]", "bad pattern %q: %v", f, err))
+		case len(matches) == 0 && strings.ContainsAny(f, "*?["):
+			// A pattern may match nothing yet (an empty rules directory).
+			c.warn(r.Pos.AtPath("files["+strconv.Itoa(i)+"]", "no rule file matches %q", abs))
 		case len(matches) == 0:
-			c.add(r.Pos.AtPath("files["+strconv.Itoa(i)+"]", "no rule file matches %q", abs))
+			c.add(r.Pos.AtPath("files["+strconv.Itoa(i)+"]", "rule file %q does not exist", abs))
 		}
 		r.Files[i] = abs
 	}
