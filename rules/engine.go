@@ -495,6 +495,7 @@ func (e *Engine) event(in *instance, kind alert.Kind, state alert.State, now tim
 		ev.Device = in.key
 	}
 	ev.Summary = e.render(in, r.summary)
+	ev.Description = e.render(in, r.descr)
 	return ev
 }
 

@@ -261,6 +261,7 @@ select: {class: ups}
 when: x.n < 10
 clear: x.n > 15
 summary: '{{ .Device }} in {{ .Labels.room }}: {{ value "x.n" }}, x.m {{ value "x.m" }} {{ quality "x.m" }}; {{ .Rule }}'
+description: 'Runtime of {{ .Device }} is short: shed load.'
 labels: {room: override, team: power}`)
 	e, err := NewEngine(rs, []Device{{ID: "ups-1", Class: "ups", Labels: map[string]string{"room": "b3", "row": "4"}}}, Options{Site: "pangyo", Gateway: "gw-1"})
 	if err != nil {
@@ -291,6 +292,7 @@ labels: {room: override, team: power}`)
 		{"site", ev.Site, "pangyo"},
 		{"gateway", ev.Gateway, "gw-1"},
 		{"summary", ev.Summary, "ups-1 in override: 8 min, x.m bad (timeout: no answer) bad; t/r"},
+		{"description", ev.Description, "Runtime of ups-1 is short: shed load."},
 		{"labels", fmt.Sprint(ev.Labels), "map[room:override row:4 team:power]"},
 		{"active at", ev.ActiveAt, t0},
 		{"fired at", ev.FiredAt, t0},

@@ -134,13 +134,16 @@ type Event struct {
 	Severity Severity `json:"severity"`
 	// Device is set for rules evaluated per device; Group names the
 	// instance of a rule evaluated over a group of devices (by label).
-	Device  string            `json:"device,omitempty"`
-	Group   string            `json:"group,omitempty"`
-	Devices []string          `json:"devices,omitempty"` // the devices whose points the rule read
-	Site    string            `json:"site"`
-	Gateway string            `json:"gateway"`
-	Summary string            `json:"summary"`
-	Labels  map[string]string `json:"labels,omitempty"`
+	Device  string   `json:"device,omitempty"`
+	Group   string   `json:"group,omitempty"`
+	Devices []string `json:"devices,omitempty"` // the devices whose points the rule read
+	Site    string   `json:"site"`
+	Gateway string   `json:"gateway"`
+	Summary string   `json:"summary"`
+	// Description says what the alert means and what to do, from the
+	// rule's description template; empty when the rule has none.
+	Description string            `json:"description,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
 	// ActiveAt is when the condition first held (the start of pending);
 	// FiredAt when the for-duration was met; ResolvedAt when it cleared.
 	ActiveAt   time.Time        `json:"active_at"`

@@ -425,6 +425,9 @@ func Annotations(ev *alert.Event) map[string]string {
 		"event":   string(ev.Kind),
 		"seq":     fmt.Sprint(ev.Seq),
 	}
+	if ev.Description != "" {
+		a["description"] = ev.Description
+	}
 	if !ev.ActiveAt.IsZero() {
 		a["active_at"] = ev.ActiveAt.UTC().Format(time.RFC3339)
 	}
