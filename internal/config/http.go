@@ -31,8 +31,12 @@ type HTTP struct {
 	Tokens []HTTPToken `yaml:"tokens"`
 	// Anonymous is what a request without credentials may do: "viewer" or
 	// "none". Default "viewer": reading is open on the loopback default.
-	Anonymous string         `yaml:"anonymous"`
-	Pos       strictyaml.Pos `json:"-"`
+	Anonymous string `yaml:"anonymous"`
+	// History is how many recent samples the dashboard keeps per point for
+	// its charts, in memory (16 bytes each). Default DefaultHistory; 0
+	// keeps none.
+	History int            `yaml:"history"`
+	Pos     strictyaml.Pos `json:"-"`
 }
 
 // HTTPTLS names the server's certificate and key, PEM files. Relative paths
@@ -64,6 +68,12 @@ type HTTPToken struct {
 const (
 	DefaultSessionTTL = auth.DefaultSessionTTL
 	DefaultAnonymous  = "viewer"
+	// DefaultHistory samples per point: 2 minutes at a 1 s poll, 10 at
+	// 5 s. 12 000 points with full rings take 23 MB; raise it where memory
+	// allows longer charts.
+	DefaultHistory = 120
+	// MaxHistory bounds http.history so a typo cannot exhaust memory.
+	MaxHistory = 100000
 )
 
 // AuthConfig returns the auth package's configuration for this section of
@@ -108,6 +118,11 @@ func (c *checker) http() {
 		c.add(at("anonymous", "anonymous must be viewer or none, got %q: changing state always needs a user or token", h.Anonymous))
 	default:
 		c.add(at("anonymous", "anonymous must be viewer or none, got %q%s", h.Anonymous, strictyaml.DidYouMean(h.Anonymous, []string{"viewer", "none"})))
+	}
+	if !h.Pos.Has("history") {
+		h.History = DefaultHistory
+	} else if h.History < 0 || h.History > MaxHistory {
+		c.add(at("history", "history must be 0..%d samples per point, got %d", MaxHistory, h.History))
 	}
 	if h.TLS != nil {
 		c.httpTLS(h.TLS)

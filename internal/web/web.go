@@ -1,13 +1,16 @@
-// Package web serves facgw's HTTP surface on the appliance: the JSON state
-// endpoint under /api/v1, health checks and a minimal live page embedded in
-// the binary (no CDN, no build step). It only reads; nothing here changes
-// the gateway's state.
+// Package web serves facgw's HTTP surface on the appliance: the JSON API
+// under /api/v1 (state, devices, point history, alerts), live updates over
+// Server-Sent Events, health checks and the operator dashboard, plain
+// HTML, CSS and ES modules embedded in the binary (no CDN, no build step).
+// What changes state (acks, silences, demo scenarios) goes through the
+// gateway's interfaces behind Options.Require.
 package web
 
 import (
 	"embed"
 	"encoding/json"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"sort"
 	"time"
@@ -84,6 +87,25 @@ type Options struct {
 	Who func(r *http.Request) string
 	// Routes adds more routes (login, logout) to the server's mux.
 	Routes func(mux *http.ServeMux)
+	// History is how many samples per point the State keeps for charts
+	// (http.history); Handler sets it on the State. 0 keeps none.
+	History int
+	// Demo, set only in demo mode, adds the scenario endpoints.
+	Demo Demo
+	// Log is for the stream's and the demo's logs; nil: slog.Default.
+	Log *slog.Logger
+	// StreamTick, PathsEvery and ClientBuffer tune the event stream; zero
+	// means DefaultStreamTick, DefaultPathsEvery, DefaultClientBuffer.
+	StreamTick   time.Duration
+	PathsEvery   time.Duration
+	ClientBuffer int
+}
+
+func (o Options) logger() *slog.Logger {
+	if o.Log == nil {
+		return slog.Default()
+	}
+	return o.Log
 }
 
 func (o Options) require(role string, h http.Handler) http.Handler {
@@ -100,10 +122,21 @@ func (o Options) who(r *http.Request) string {
 	return o.Who(r)
 }
 
-// Handler returns the HTTP handler: /api/v1/state, /api/v1/devices/{id},
-// the alert endpoints, /healthz, /readyz and the live page at /.
+// Handler returns the HTTP handler: /api/v1/state, /api/v1/devices and
+// /api/v1/devices/{id} with its history, /api/v1/stream, the alert
+// endpoints, the demo endpoints in demo mode, /healthz, /readyz and the
+// dashboard at /. It sets the State's history size to opts.History.
 func Handler(src Source, opts Options) http.Handler {
 	mux := http.NewServeMux()
+	if st := src.State(); st != nil {
+		st.SetHistory(opts.History)
+	}
+	deviceRoutes(mux, src, opts)
+	stream := newStreamHub(src, opts)
+	mux.Handle("GET /api/v1/stream", opts.require(RoleViewer, http.HandlerFunc(stream.serveStream)))
+	if opts.Demo != nil {
+		demoRoutes(mux, opts.Demo, opts)
+	}
 	mux.Handle("GET /api/v1/state", opts.require(RoleViewer, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, snapshot(src, time.Now()))
 	})))
