@@ -109,6 +109,9 @@ var requiredNames = map[string][][]string{
 	}},
 	"pdu": {{
 		"pdu.outlet.state", "pdu.outlet.command", "pdu.phase.current", "ident.model",
+	}, {
+		// A Modbus outlet bank: one scalar point per outlet.
+		"pdu.outlet.state.1", "pdu.outlet.command.1", "pdu.phase.current", "ident.model",
 	}},
 	"switch": {{
 		"if.oper_status", "if.admin_status", "if.in_octets", "if.out_octets", "ident.model",

@@ -54,6 +54,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return rulesCmd(args[1:], stdout, stderr)
 	case "replay":
 		return replay(args[1:], stdout, stderr)
+	case "loadshed":
+		return loadshedCmd(args[1:], stdout, stderr)
 	case "passwd":
 		return passwd(args[1:], os.Stdin, stdout, stderr)
 	case "version":
@@ -81,6 +83,7 @@ commands:
   rules list [-config FILE]   list the rules a config runs (default: every shipped rule)
   replay [-config FILE] [-format csv|mqtt-json] RECORDING
                               feed recorded telemetry through the rules, print the alert timeline
+  loadshed plan -config FILE  print what each load-shed policy would shed, in order
   passwd < PASSWORD           print the bcrypt hash of a password read from stdin
   version                     print the version
 `)
@@ -158,14 +161,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	gw, err := gateway.New(cfg, reg, gateway.Options{Log: log, Version: version})
+	gopts := gateway.Options{Log: log, Version: version}
+	if di != nil {
+		// Only a real demo: a nil *demo.Info in the interface would not
+		// read as nil.
+		gopts.Demo = di
+	}
+	gw, err := gateway.New(cfg, reg, gopts)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	err = gw.Run(ctx, func() {
 		fmt.Fprintf(stdout, "\nfacgw %s: site %s, gateway %s\n", version, cfg.Site, cfg.Gateway)
-		fmt.Fprintf(stdout, "  live page:      http://%s/\n", gw.HTTPAddr())
+		fmt.Fprintf(stdout, "  dashboard:      http://%s/\n", gw.HTTPAddr())
 		fmt.Fprintf(stdout, "  state (JSON):   http://%s/api/v1/state\n", gw.HTTPAddr())
 		fmt.Fprintf(stdout, "  metrics:        http://%s/metrics\n", gw.HTTPAddr())
 		if di != nil {

@@ -26,7 +26,7 @@ func runCmd(args ...string) (stdout, stderr string, code int) {
 
 func TestCheckDemoConfig(t *testing.T) {
 	out, errs, code := runCmd("check", "-config", "../../deploy/demo.yaml")
-	if code != 0 || !strings.Contains(out, "ok: site demo-hall, gateway gw-demo, 11 devices") {
+	if code != 0 || !strings.Contains(out, "ok: site demo-hall, gateway gw-demo, 12 devices") {
 		t.Fatalf("got code %d, stdout %q, stderr %q; want ok", code, out, errs)
 	}
 }

@@ -106,6 +106,8 @@ type Config struct {
 	Rules *Rules `yaml:"rules"`
 	// Alerting configures the alert delivery paths.
 	Alerting *Alerting `yaml:"alerting"`
+	// Loadshed configures automatic load shedding; optional.
+	Loadshed *Loadshed `yaml:"loadshed"`
 	// RuleSet is the compiled rule set the rules section names.
 	RuleSet *rules.RuleSet `yaml:"-" json:"-"`
 	// Pos locates the top-level mapping for error messages.
@@ -488,6 +490,7 @@ func (c *checker) check() {
 	c.traps()
 	c.rules()
 	c.alerting()
+	c.loadshed()
 }
 
 // warn records a problem that does not stop loading.

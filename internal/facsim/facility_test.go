@@ -126,6 +126,7 @@ func TestDeployFacility(t *testing.T) {
 		{"crac-2", "liebert-icom-crac", "15025", 1},
 		{"firepanel", "generic-fire-panel", "15026", 1},
 		{"vesda-1", "generic-vesda", "15026", 2},
+		{"outlets-lab", "generic-modbus-outlet-bank", "15027", 1},
 		{"ups-c", "rfc1628-ups-snmp", "16161", 0},
 		{"pdu-a1", "apc-rpdu2-snmp", "16162", 0},
 		{"sw-core1", "generic-switch-snmp", "16163", 0},

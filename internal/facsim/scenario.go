@@ -180,6 +180,9 @@ func newModel(spec *DeviceSpec, class string, res *profiles.Resolved, r *rand.Ra
 	case "fire":
 		return newFire(h, r)
 	case "pdu":
+		if res.Profile.Protocol == profiles.Modbus {
+			return newOutletBank(res, r)
+		}
 		return newPDU(spec.Outlets, r)
 	case "switch":
 		return newSwitch(spec.Ports, spec.Uplink, r)

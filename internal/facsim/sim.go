@@ -213,6 +213,7 @@ func (s *Sim) build(f *Facility) error {
 			l = &listener{key: key, addr: ln.Addr().String(), ln: ln, mem: mem, srv: mbserver.NewServer(mem, mbserver.Options{Logger: s.log})}
 			byKey[key] = l
 			s.listeners = append(s.listeners, l)
+			mem.OnWrite(func(unit uint8, t mbserver.Table, addr uint16, count int) { s.onModbusWrite(l, unit, t, addr, count) })
 		}
 		fw := effectiveFirmware(spec, p)
 		res := p.Resolve(fw)

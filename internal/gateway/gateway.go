@@ -24,12 +24,16 @@ import (
 	"github.com/facgw/facgw/internal/web"
 	"github.com/facgw/facgw/internal/web/auth"
 	"github.com/facgw/facgw/pipeline"
+	"github.com/facgw/facgw/rules/loadshed"
 )
 
 // Options are what a gateway needs besides its config.
 type Options struct {
 	Log     *slog.Logger
 	Version string
+	// Demo, set by `facgw run -demo`, lets the dashboard trigger the
+	// simulator's scenarios.
+	Demo web.Demo
 }
 
 // Gateway is a built, not yet started, facgw.
@@ -51,6 +55,8 @@ type Gateway struct {
 	devices     []*device
 	conns       map[string]*mbdrv.Conn
 	started     time.Time
+	demo        web.Demo
+	loadshed    *loadshed.Controller // nil without a loadshed section
 
 	mu       sync.Mutex
 	httpAddr string
@@ -82,7 +88,7 @@ func New(cfg *config.Config, reg *profiles.Registry, opts Options) (*Gateway, er
 	if log == nil {
 		log = slog.Default()
 	}
-	g := &Gateway{cfg: cfg, log: log, version: opts.Version, conns: map[string]*mbdrv.Conn{}, started: time.Now()}
+	g := &Gateway{cfg: cfg, log: log, version: opts.Version, conns: map[string]*mbdrv.Conn{}, started: time.Now(), demo: opts.Demo}
 	authn, err := auth.New(cfg.HTTP.AuthConfig(), log.With("component", "http-auth"), nil)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: http: %w", err)
@@ -112,6 +118,11 @@ func New(cfg *config.Config, reg *profiles.Registry, opts Options) (*Gateway, er
 		return nil, err
 	}
 	if err := g.buildAlerting(); err != nil {
+		g.alerts.close()
+		g.pub.close()
+		return nil, err
+	}
+	if err := g.buildLoadshed(); err != nil {
 		g.alerts.close()
 		g.pub.close()
 		return nil, err
@@ -164,7 +175,10 @@ func (g *Gateway) Run(ctx context.Context, ready func()) error {
 			p, _ := auth.PrincipalFrom(r.Context())
 			return p.Name
 		},
-		Routes: g.auth.Routes,
+		Routes:  g.withLoadshed(g.auth.Routes),
+		History: g.cfg.HTTP.History,
+		Demo:    g.demo,
+		Log:     g.log.With("component", "http"),
 	}))
 	srv := &http.Server{Handler: g.auth.Middleware(mux), ReadHeaderTimeout: 5 * time.Second, TLSConfig: g.tls}
 	var wg sync.WaitGroup
@@ -206,6 +220,7 @@ func (g *Gateway) Run(ctx context.Context, ready func()) error {
 	spawn(func() { g.poller.Run(ctx, g.scheds) })
 	spawn(func() { g.hub.RunSweeper(ctx, g.sweepPeriod()) })
 	spawn(func() { g.alerts.runTicks(ctx, g.sweepPeriod()) })
+	spawn(func() { g.runLoadshed(ctx) })
 	g.log.Info("facgw running", "site", g.cfg.Site, "gateway", g.cfg.Gateway, "devices", len(g.devices), "schedules", len(g.scheds), "http", g.httpAddr)
 	if ready != nil {
 		ready()

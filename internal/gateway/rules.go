@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/facgw/facgw/internal/alert"
@@ -61,7 +62,9 @@ func (a *alerting) newEngine(devices []*device) (*rules.Engine, error) {
 	}
 	var mine []alert.Event
 	for _, ev := range a.ledger.Active() {
-		if ev.Class != "gateway" { // the dispatcher's own alerts
+		// Not the engine's: the dispatcher's own (delivery path degraded)
+		// and the load-shed controller's.
+		if ev.Class != "gateway" && !strings.HasPrefix(ev.Rule, "loadshed/") {
 			mine = append(mine, ev)
 		}
 	}

@@ -1,0 +1,459 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	profiles "github.com/facgw/facgw/firmware-profiles"
+	"github.com/facgw/facgw/internal/point"
+	"github.com/facgw/facgw/internal/strictyaml"
+	"github.com/facgw/facgw/rules"
+)
+
+// Defaults of the loadshed section.
+const (
+	DefaultMaxArm           = 8 * time.Hour
+	DefaultMinStageInterval = 10 * time.Second
+	DefaultVerifyTimeout    = 5 * time.Second
+	// RestoreManual is the only restore policy so far: an operator
+	// switches shed loads back on.
+	RestoreManual = "manual"
+)
+
+// Loadshed configures automatic load shedding (docs/loadshed.md): load
+// tiers, the loads (switchable outlets) in them, and policies that shed
+// tiers in stages when their trigger holds. Every policy starts disarmed
+// unless its armed is set here.
+type Loadshed struct {
+	// MaxArm caps how long an arming through the HTTP API lasts.
+	// Default DefaultMaxArm.
+	MaxArm time.Duration `yaml:"max_arm"`
+	// MinStageInterval is the rate limit: at most one stage per interval,
+	// whatever the stages' own delays say. Default DefaultMinStageInterval.
+	MinStageInterval time.Duration `yaml:"min_stage_interval"`
+	// VerifyTimeout is how long a written outlet may take to read back
+	// as off before the shed of it counts as failed. Default
+	// DefaultVerifyTimeout.
+	VerifyTimeout time.Duration `yaml:"verify_timeout"`
+	// Tiers are the load tiers; loads in a critical tier are never shed.
+	Tiers []ShedTier `yaml:"tiers" check:"required"`
+	// Loads are the switchable loads.
+	Loads []ShedLoad `yaml:"loads" check:"required"`
+	// WriteCredentials are the SNMP communities that may SET, per device;
+	// polling credentials are read-only on a well-run PDU.
+	WriteCredentials []WriteCredential `yaml:"write_credentials"`
+	// Policies are the automatic load sheds.
+	Policies []ShedPolicy   `yaml:"policies" check:"required"`
+	Pos      strictyaml.Pos `json:"-"`
+}
+
+// ShedTier is a load tier.
+type ShedTier struct {
+	Name string `yaml:"name" check:"required"`
+	// Critical tiers are never shed: a policy naming one, or a load in
+	// one, is refused.
+	Critical bool           `yaml:"critical"`
+	Pos      strictyaml.Pos `json:"-"`
+}
+
+// ShedLoad is one switchable load: a writable point of a device (a PDU
+// outlet's command, an outlet bank's coil), the value that switches it
+// off, and the point that proves it is off.
+type ShedLoad struct {
+	Name   string `yaml:"name" check:"required"`
+	Tier   string `yaml:"tier" check:"required"`
+	Device string `yaml:"device" check:"required"`
+	// Point is the profile point written; it must be marked writable.
+	Point string `yaml:"point" check:"required"`
+	// Index is the row of a table column point (the outlet number of an
+	// SNMP PDU: "3"); empty for a scalar point.
+	Index string `yaml:"index"`
+	// Off is the value written: an enum name of the point
+	// (immediate_off), a number, or true/false.
+	Off string `yaml:"off" check:"required"`
+	// Verify is the read-back.
+	Verify ShedVerify     `yaml:"verify" check:"required"`
+	Pos    strictyaml.Pos `json:"-"`
+
+	// OffValue is Off resolved against the profile.
+	OffValue float64 `yaml:"-"`
+}
+
+// ShedVerify names the point read back after a write (same row as the
+// load's) and the value it must show.
+type ShedVerify struct {
+	Point string         `yaml:"point" check:"required"`
+	Value string         `yaml:"value" check:"required"`
+	Pos   strictyaml.Pos `json:"-"`
+
+	// Want is Value resolved against the profile.
+	Want float64 `yaml:"-"`
+}
+
+// WriteCredential is the SNMP write community of a device.
+type WriteCredential struct {
+	Device    string         `yaml:"device" check:"required"`
+	Community Secret         `yaml:"community" check:"required"`
+	Pos       strictyaml.Pos `json:"-"`
+}
+
+// ShedPolicy is one automatic load shed.
+type ShedPolicy struct {
+	Name string `yaml:"name" check:"required"`
+	// Armed arms the policy at start, recorded as armed by "config".
+	Armed bool `yaml:"armed"`
+	// Trigger is the condition, in the rule language, that starts the
+	// shed once it has held for its for-duration with good inputs.
+	Trigger rules.Trigger `yaml:"trigger" check:"required"`
+	// Stages are shed in order.
+	Stages []ShedStage `yaml:"stages" check:"required"`
+	// Restore is RestoreManual (the default).
+	Restore string         `yaml:"restore"`
+	Pos     strictyaml.Pos `json:"-"`
+
+	// Rule is the compiled trigger, "loadshed/<name>".
+	Rule *rules.Rule `yaml:"-" json:"-"`
+}
+
+// ShedStage is one step of a policy: the loads of some tiers, or named
+// loads, switched off after a delay.
+type ShedStage struct {
+	// After is the delay since the previous stage (or the trigger, for
+	// the first); MinStageInterval still applies.
+	After time.Duration  `yaml:"after"`
+	Tiers []string       `yaml:"tiers"`
+	Loads []string       `yaml:"loads"`
+	Pos   strictyaml.Pos `json:"-"`
+
+	// Targets are the loads of the stage, in order: the named loads, then
+	// the loads of the tiers in file order.
+	Targets []string `yaml:"-"`
+}
+
+var shedNameRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+
+// Load returns the load with the given name.
+func (l *Loadshed) Load(name string) (*ShedLoad, bool) {
+	for i := range l.Loads {
+		if l.Loads[i].Name == name {
+			return &l.Loads[i], true
+		}
+	}
+	return nil, false
+}
+
+// Tier returns the tier with the given name.
+func (l *Loadshed) Tier(name string) (*ShedTier, bool) {
+	for i := range l.Tiers {
+		if l.Tiers[i].Name == name {
+			return &l.Tiers[i], true
+		}
+	}
+	return nil, false
+}
+
+// Credential returns the write community of a device, if configured.
+func (l *Loadshed) Credential(device string) (Secret, bool) {
+	for _, w := range l.WriteCredentials {
+		if w.Device == device {
+			return w.Community, true
+		}
+	}
+	return Secret{}, false
+}
+
+// loadshed checks the loadshed section: tiers, loads against the devices
+// and their profiles (writable point, read-back point, values), policies
+// (critical tiers never targeted, triggers compiled by the rules package).
+func (c *checker) loadshed() {
+	ls := c.cfg.Loadshed
+	if ls == nil {
+		return
+	}
+	p := ls.Pos
+	at := func(field, format string, args ...any) { c.add(p.AtPath(field, format, args...)) }
+	if !p.Has("max_arm") {
+		ls.MaxArm = DefaultMaxArm
+	} else if ls.MaxArm <= 0 {
+		at("max_arm", "max_arm must be positive, got %s", ls.MaxArm)
+	}
+	if !p.Has("min_stage_interval") {
+		ls.MinStageInterval = DefaultMinStageInterval
+	} else if ls.MinStageInterval < 0 {
+		at("min_stage_interval", "min_stage_interval must not be negative, got %s", ls.MinStageInterval)
+	}
+	if !p.Has("verify_timeout") {
+		ls.VerifyTimeout = DefaultVerifyTimeout
+	} else if ls.VerifyTimeout <= 0 {
+		at("verify_timeout", "verify_timeout must be positive, got %s", ls.VerifyTimeout)
+	}
+
+	var tierNames []string
+	for i, t := range ls.Tiers {
+		f := fmt.Sprintf("tiers[%d]", i)
+		if t.Name != "" && !shedNameRE.MatchString(t.Name) {
+			at(f+".name", "tier name %q must be lower-case letters and digits separated by single dashes", t.Name)
+		}
+		if slices.Contains(tierNames, t.Name) {
+			at(f+".name", "tier %q is defined twice", t.Name)
+		}
+		tierNames = append(tierNames, t.Name)
+	}
+
+	var loadNames []string
+	for i := range ls.Loads {
+		l := &ls.Loads[i]
+		f := fmt.Sprintf("loads[%d]", i)
+		if l.Name != "" && !shedNameRE.MatchString(l.Name) {
+			at(f+".name", "load name %q must be lower-case letters and digits separated by single dashes", l.Name)
+		}
+		if slices.Contains(loadNames, l.Name) {
+			at(f+".name", "load %q is defined twice", l.Name)
+		}
+		loadNames = append(loadNames, l.Name)
+		if _, ok := ls.Tier(l.Tier); !ok && l.Tier != "" {
+			at(f+".tier", "unknown tier %q%s", l.Tier, strictyaml.DidYouMeanOr(l.Tier, tierNames))
+		}
+		c.shedTarget(ls, l, f)
+	}
+	for i, w := range ls.WriteCredentials {
+		if _, ok := c.cfg.Device(w.Device); !ok && w.Device != "" {
+			at(fmt.Sprintf("write_credentials[%d].device", i), "unknown device %q%s", w.Device, strictyaml.DidYouMeanOr(w.Device, c.deviceIDs()))
+		}
+	}
+
+	var policyNames []string
+	for i := range ls.Policies {
+		pol := &ls.Policies[i]
+		f := fmt.Sprintf("policies[%d]", i)
+		if pol.Name != "" && !shedNameRE.MatchString(pol.Name) {
+			at(f+".name", "policy name %q must be lower-case letters and digits separated by single dashes", pol.Name)
+		}
+		if slices.Contains(policyNames, pol.Name) {
+			at(f+".name", "policy %q is defined twice", pol.Name)
+		}
+		policyNames = append(policyNames, pol.Name)
+		switch pol.Restore {
+		case "":
+			pol.Restore = RestoreManual
+		case RestoreManual:
+		case "auto":
+			at(f+".restore", "restore: auto is not supported yet; only manual")
+		default:
+			at(f+".restore", "want manual, got %q", pol.Restore)
+		}
+		c.shedStages(ls, pol, f, tierNames, loadNames)
+		if pol.Trigger.Pos.Line != 0 && pol.Name != "" && shedNameRE.MatchString(pol.Name) {
+			r, err := rules.CompileTrigger("loadshed", pol.Name, "power", &pol.Trigger)
+			if err != nil {
+				c.addAll(err)
+				continue
+			}
+			pol.Rule = r
+			c.shedTriggerDevices(pol)
+		}
+	}
+}
+
+// shedStages checks a policy's stages and resolves their targets. A
+// critical tier, or a load in one, is refused: automation never sheds
+// critical IT load.
+func (c *checker) shedStages(ls *Loadshed, pol *ShedPolicy, f string, tierNames, loadNames []string) {
+	seen := map[string]string{}
+	for si := range pol.Stages {
+		st := &pol.Stages[si]
+		sf := fmt.Sprintf("%s.stages[%d]", f, si)
+		at := func(field, format string, args ...any) { c.add(ls.Pos.AtPath(sf+field, format, args...)) }
+		if len(st.Tiers) == 0 && len(st.Loads) == 0 {
+			at("", "a stage needs tiers: or loads:")
+		}
+		if st.After < 0 {
+			at(".after", "after must not be negative, got %s", st.After)
+		}
+		add := func(field, name string) {
+			if prev, dup := seen[name]; dup {
+				at(field, "load %q is already shed by %s", name, prev)
+				return
+			}
+			seen[name] = sf
+			st.Targets = append(st.Targets, name)
+		}
+		for i, n := range st.Loads {
+			lf := fmt.Sprintf(".loads[%d]", i)
+			l, ok := ls.Load(n)
+			if !ok {
+				at(lf, "unknown load %q%s", n, strictyaml.DidYouMeanOr(n, loadNames))
+				continue
+			}
+			if t, ok := ls.Tier(l.Tier); ok && t.Critical {
+				at(lf, "load %q is in critical tier %q, which is never shed", n, t.Name)
+				continue
+			}
+			add(lf, n)
+		}
+		for i, tn := range st.Tiers {
+			tf := fmt.Sprintf(".tiers[%d]", i)
+			t, ok := ls.Tier(tn)
+			if !ok {
+				at(tf, "unknown tier %q%s", tn, strictyaml.DidYouMeanOr(tn, tierNames))
+				continue
+			}
+			if t.Critical {
+				at(tf, "tier %q is critical and is never shed", tn)
+				continue
+			}
+			n := 0
+			for _, l := range ls.Loads {
+				if l.Tier == tn {
+					add(tf, l.Name)
+					n++
+				}
+			}
+			if n == 0 {
+				at(tf, "tier %q has no loads", tn)
+			}
+		}
+	}
+}
+
+// shedTriggerDevices checks that a trigger's select.devices are configured.
+func (c *checker) shedTriggerDevices(pol *ShedPolicy) {
+	for i, id := range pol.Trigger.Select.Devices {
+		if _, ok := c.cfg.Device(id); !ok {
+			c.add(pol.Trigger.Pos.AtPath(fmt.Sprintf("select.devices[%d]", i), "unknown device %q%s", id, strictyaml.DidYouMeanOr(id, c.deviceIDs())))
+		}
+	}
+}
+
+// shedTarget checks a load against its device's profile: the point must
+// exist and be writable, the index fit the point, the values resolve.
+func (c *checker) shedTarget(ls *Loadshed, l *ShedLoad, f string) {
+	at := func(field, format string, args ...any) { c.add(ls.Pos.AtPath(f+field, format, args...)) }
+	if l.Device == "" {
+		return
+	}
+	d, ok := c.cfg.Device(l.Device)
+	if !ok {
+		at(".device", "unknown device %q%s", l.Device, strictyaml.DidYouMeanOr(l.Device, c.deviceIDs()))
+		return
+	}
+	if d.Disabled {
+		at(".device", "device %q is disabled; a load on it could never be shed", l.Device)
+	}
+	prof := d.ProfileDef()
+	if prof == nil {
+		at(".device", "device %q needs a fixed profile (not %q) to be a load-shed target: its writable points must be known before the shed", l.Device, d.Profile)
+		return
+	}
+	res := prof.Resolve(d.Firmware)
+	def, ok := res.Point(l.Point)
+	if !ok {
+		at(".point", "profile %s has no point %q%s", prof.Model, l.Point, strictyaml.DidYouMeanOr(l.Point, writablePoints(res)))
+		return
+	}
+	if !def.Writable {
+		at(".point", "point %q of profile %s is not writable%s", l.Point, prof.Model, strictyaml.DidYouMeanOr(l.Point, writablePoints(res)))
+		return
+	}
+	checkIndex := func(field string, def *profiles.PointDef) bool {
+		switch {
+		case def.IsColumn() && l.Index == "":
+			at(field, "point %q is a table column: give the row (index: \"3\" for outlet 3)", def.Name)
+			return false
+		case !def.IsColumn() && l.Index != "":
+			at(".index", "point %q is a scalar and has no rows", def.Name)
+			return false
+		case l.Index != "" && !indexRE.MatchString(l.Index):
+			at(".index", "index %q must be a row index such as \"3\" or \"1.3\"", l.Index)
+			return false
+		}
+		return true
+	}
+	if !checkIndex(".point", def) {
+		return
+	}
+	v, err := pointValue(def, l.Off)
+	if err != nil {
+		at(".off", "%v", err)
+	}
+	l.OffValue = v
+	vdef, ok := res.Point(l.Verify.Point)
+	if l.Verify.Point != "" && !ok {
+		at(".verify.point", "profile %s has no point %q", prof.Model, l.Verify.Point)
+	} else if ok {
+		if vdef.IsColumn() != def.IsColumn() {
+			at(".verify.point", "point %q must be a %s like %q, to be read at the same row", vdef.Name, map[bool]string{true: "table column", false: "scalar"}[def.IsColumn()], def.Name)
+		} else if w, err := pointValue(vdef, l.Verify.Value); err != nil {
+			at(".verify.value", "%v", err)
+		} else {
+			l.Verify.Want = w
+		}
+	}
+	if d.Transport == TransportSNMP && d.SNMP != nil && d.SNMP.Version != "3" {
+		if _, ok := ls.Credential(d.ID); !ok {
+			at(".device", "SNMP device %q needs a write community in loadshed.write_credentials (polling credentials should not be able to SET)", d.ID)
+		}
+	}
+}
+
+var indexRE = regexp.MustCompile(`^[0-9]+(\.[0-9]+)*$`)
+
+// pointValue resolves a value written in the config for a point: an enum
+// name or code, true/false/on/off for a bool, else a number.
+func pointValue(def *profiles.PointDef, s string) (float64, error) {
+	s = strings.TrimSpace(s)
+	if len(def.Enum) > 0 {
+		var names []string
+		for code, name := range def.Enum {
+			if strings.EqualFold(name, s) {
+				return float64(code), nil
+			}
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+			if _, ok := def.Enum[i]; ok {
+				return float64(i), nil
+			}
+		}
+		return 0, fmt.Errorf("point %q has no value %q%s", def.Name, s, strictyaml.DidYouMeanOr(s, names))
+	}
+	if def.Kind() == point.Bool {
+		switch strings.ToLower(s) {
+		case "true", "on", "1":
+			return 1, nil
+		case "false", "off", "0":
+			return 0, nil
+		}
+		return 0, fmt.Errorf("point %q is a bool: want true or false, got %q", def.Name, s)
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, fmt.Errorf("point %q: want a number, got %q", def.Name, s)
+	}
+	return v, nil
+}
+
+// writablePoints lists the writable points of a resolved profile.
+func writablePoints(r *profiles.Resolved) []string {
+	var out []string
+	for _, p := range r.Points {
+		if p.Writable {
+			out = append(out, p.Name)
+		}
+	}
+	return out
+}
+
+// deviceIDs lists the configured device ids.
+func (c *checker) deviceIDs() []string {
+	out := make([]string, len(c.cfg.Devices))
+	for i, d := range c.cfg.Devices {
+		out[i] = d.ID
+	}
+	return out
+}

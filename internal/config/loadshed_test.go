@@ -1,0 +1,106 @@
+package config
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	profiles "github.com/facgw/facgw/firmware-profiles"
+)
+
+func shippedRegistry(t *testing.T) *profiles.Registry {
+	t.Helper()
+	reg, err := profiles.Shipped()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
+func TestLoadshedGood(t *testing.T) {
+	cfg, err := Load("testdata/loadshed/good.yaml", shippedRegistry(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls := cfg.Loadshed
+	if ls == nil {
+		t.Fatal("got no loadshed section")
+	}
+	if got, want := ls.VerifyTimeout, DefaultVerifyTimeout; got != want {
+		t.Errorf("verify_timeout: got %s, want default %s", got, want)
+	}
+	pol := ls.Policies[0]
+	if pol.Rule == nil || pol.Rule.ID != "loadshed/utility-failure" {
+		t.Fatalf("trigger rule: got %v, want loadshed/utility-failure", pol.Rule)
+	}
+	if got, want := pol.Restore, RestoreManual; got != want {
+		t.Errorf("restore: got %q, want %q", got, want)
+	}
+	if got, want := strings.Join(pol.Stages[0].Targets, ","), "lab-1,lab-2"; got != want {
+		t.Errorf("stage 1 targets: got %s, want %s", got, want)
+	}
+	tests := []struct {
+		load      string
+		off, want float64
+	}{
+		{"lab-1", 0, 0},  // coil false, feedback false
+		{"app-01", 2, 1}, // rPDU2: immediateOff 2, state off 1 (not the rPDU's 2)
+	}
+	for _, tt := range tests {
+		l, _ := ls.Load(tt.load)
+		if l.OffValue != tt.off || l.Verify.Want != tt.want {
+			t.Errorf("%s: got off %g verify %g, want off %g verify %g", tt.load, l.OffValue, l.Verify.Want, tt.off, tt.want)
+		}
+	}
+}
+
+// TestLoadshedBad changes the good file one way at a time: each mistake
+// must come back located at the field, with a message naming it.
+func TestLoadshedBad(t *testing.T) {
+	good, err := os.ReadFile("testdata/loadshed/good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, old, new, want string
+	}{
+		{"critical tier targeted", "- {after: 5s, loads: [app-01]}", "- {after: 5s, tiers: [critical]}",
+			`good.yaml:31:31: loadshed.policies[0].stages[1].tiers[0]: tier "critical" is critical and is never shed`},
+		{"critical load targeted", "loads: [app-01]", "loads: [web-01]",
+			`loadshed.policies[0].stages[1].loads[0]: load "web-01" is in critical tier "critical", which is never shed`},
+		{"point not writable", "point: pdu.outlet.command.1,", "point: pdu.outlet.state.1,",
+			`loadshed.loads[0].point: point "pdu.outlet.state.1" of profile generic-modbus-outlet-bank is not writable`},
+		{"unknown device", "device: outlets-lab, point: pdu.outlet.command.1", "device: outlets-lob, point: pdu.outlet.command.1",
+			`loadshed.loads[0].device: unknown device "outlets-lob" (did you mean "outlets-lab"?)`},
+		{"column without index", `index: "5", `, ``,
+			`loadshed.loads[2].point: point "pdu.outlet.command" is a table column: give the row`},
+		{"unknown enum value", "off: immediate_off, verify: {point: pdu.outlet.state, value: \"off\"}}\n    - {name: web-01",
+			"off: immediate_of, verify: {point: pdu.outlet.state, value: \"off\"}}\n    - {name: web-01",
+			`loadshed.loads[2].off: point "pdu.outlet.command" has no value "immediate_of"`},
+		{"no write community", "write_credentials:\n    - {device: pdu-a1, community: private}", "",
+			`SNMP device "pdu-a1" needs a write community`},
+		{"unknown tier", "tier: essential", "tier: esential",
+			`loadshed.loads[2].tier: unknown tier "esential" (did you mean "essential"?)`},
+		{"bad trigger", "battery.runtime < 10", "battery.runtime <",
+			`loadshed.policies[0].trigger.when:`},
+		{"load twice", "- {after: 5s, loads: [app-01]}", "- {after: 5s, loads: [app-01, lab-1]}",
+			`load "lab-1" is already shed by policies[0].stages[0]`},
+		{"restore auto", "      stages:", "      restore: auto\n      stages:",
+			`restore: auto is not supported yet`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !strings.Contains(string(good), tt.old) {
+				t.Fatalf("the good file has no %q", tt.old)
+			}
+			data := strings.Replace(string(good), tt.old, tt.new, 1)
+			_, err := Parse("testdata/loadshed/good.yaml", []byte(data), shippedRegistry(t))
+			if err == nil {
+				t.Fatalf("got no error, want %q", tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,113 @@
+package loadshed
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/facgw/facgw/internal/alert"
+)
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+// persisted is the controller's durable state: arming and the progress of
+// sheds, per policy. It is replaced atomically (write, fsync, rename).
+type persisted struct {
+	Policies map[string]*policyState `json:"policies"`
+}
+
+// policyState is one policy's durable state.
+type policyState struct {
+	Arming *Arming `json:"arming,omitempty"`
+	// Inhibit is set while an engineer inhibits the policy.
+	Inhibit *Arming `json:"inhibit,omitempty"`
+	// Shed is the shed in progress or the last one.
+	Shed *Shed `json:"shed,omitempty"`
+}
+
+// Arming records who armed (or inhibited) a policy, why and until when.
+type Arming struct {
+	By     string    `json:"by"`
+	Reason string    `json:"reason,omitempty"`
+	At     time.Time `json:"at"`
+	// Until is when an arming through the API expires; zero: never (the
+	// config's armed: true).
+	Until time.Time `json:"until,omitzero"`
+}
+
+// Shed is the progress of one shed episode.
+type Shed struct {
+	Episode string `json:"episode"`
+	// Trigger is the trigger's firing event, put back into the engine
+	// after a restart so the shed continues only while it still holds.
+	Trigger   alert.Event `json:"trigger"`
+	StartedAt time.Time   `json:"started_at"`
+	// NextStage is the index of the first stage not yet completed.
+	NextStage int `json:"next_stage"`
+	// StageAt is when each completed stage finished.
+	StageAt []time.Time `json:"stage_at,omitempty"`
+	// Done maps each load already handled in this episode to its result
+	// ("off" verified, or "failed"): a resumed stage skips them.
+	Done map[string]string `json:"done,omitempty"`
+	// Ended is set once the episode is over: completed or cancelled.
+	Ended  time.Time `json:"ended,omitzero"`
+	Result string    `json:"result,omitempty"`
+}
+
+const stateFile = "state.json"
+
+func loadState(dir string) (*persisted, error) {
+	st := &persisted{Policies: map[string]*policyState{}}
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loadshed: state: %w", err)
+	}
+	if err := json.Unmarshal(b, st); err != nil {
+		return nil, fmt.Errorf("loadshed: state %s: %w", filepath.Join(dir, stateFile), err)
+	}
+	if st.Policies == nil {
+		st.Policies = map[string]*policyState{}
+	}
+	return st, nil
+}
+
+// save replaces the state file atomically and durably.
+func (st *persisted) save(dir string) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("loadshed: state: %w", err)
+	}
+	tmp := filepath.Join(dir, stateFile+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return fmt.Errorf("loadshed: state: %w", err)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("loadshed: state: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("loadshed: state: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("loadshed: state: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, stateFile)); err != nil {
+		return fmt.Errorf("loadshed: state: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
