@@ -50,6 +50,10 @@ func startDemoInfo(t *testing.T) (*demo.Info, *gateway.Gateway) {
 		d := &cfg.Devices[i]
 		d.Poll = map[string]time.Duration{"default": 50 * time.Millisecond, "safety": 50 * time.Millisecond}
 	}
+	// At 50 ms, the demo's 3 intervals would make a point stale after a
+	// 150 ms hiccup of a loaded CI machine, and the fire rules (rightly)
+	// refuse stale votes: allow 2 s without a refresh.
+	cfg.Defaults.StaleAfter = 40
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	info, err := demo.Start(ctx, cfg, "../../deploy/facility.yaml", log, demo.Options{Manual: true, Seed: 7})

@@ -21,7 +21,7 @@ func TestRunFailing(t *testing.T) {
 	if passed {
 		t.Error("got passed, want failed")
 	}
-	golden := "testdata/failing.out"
+	golden := "testdata/failing.golden"
 	if *update {
 		os.WriteFile(golden, out.Bytes(), 0o644)
 	}
