@@ -19,9 +19,14 @@ const (
 	DefaultMaxArm           = 8 * time.Hour
 	DefaultMinStageInterval = 10 * time.Second
 	DefaultVerifyTimeout    = 5 * time.Second
-	// RestoreManual is the only restore policy so far: an operator
-	// switches shed loads back on.
+	DefaultDrainTimeout     = 60 * time.Second
+	// RestoreManual, the default restore policy: an operator switches
+	// shed loads back on.
 	RestoreManual = "manual"
+	// RestoreAuto switches shed loads back on, in reverse order, once the
+	// policy's restore_when condition (utility power back) has held for
+	// its for-duration on good inputs.
+	RestoreAuto = "auto"
 )
 
 // Loadshed configures automatic load shedding (docs/loadshed.md): load
@@ -39,6 +44,11 @@ type Loadshed struct {
 	// as off before the shed of it counts as failed. Default
 	// DefaultVerifyTimeout.
 	VerifyTimeout time.Duration `yaml:"verify_timeout"`
+	// DrainTimeout is how long a drain stage waits for the orchestrator's
+	// acknowledgement before it escalates (switches its loads off and
+	// goes on); a stage's drain.timeout overrides it. Default
+	// DefaultDrainTimeout.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	// Tiers are the load tiers; loads in a critical tier are never shed.
 	Tiers []ShedTier `yaml:"tiers" check:"required"`
 	// Loads are the switchable loads.
@@ -75,23 +85,33 @@ type ShedLoad struct {
 	// Off is the value written: an enum name of the point
 	// (immediate_off), a number, or true/false.
 	Off string `yaml:"off" check:"required"`
+	// On is the value that switches the load back on; required for a
+	// load that a policy with restore: auto sheds.
+	On string `yaml:"on"`
 	// Verify is the read-back.
 	Verify ShedVerify     `yaml:"verify" check:"required"`
 	Pos    strictyaml.Pos `json:"-"`
 
 	// OffValue is Off resolved against the profile.
 	OffValue float64 `yaml:"-"`
+	// OnValue is On resolved against the profile.
+	OnValue float64 `yaml:"-"`
 }
 
 // ShedVerify names the point read back after a write (same row as the
 // load's) and the value it must show.
 type ShedVerify struct {
-	Point string         `yaml:"point" check:"required"`
-	Value string         `yaml:"value" check:"required"`
-	Pos   strictyaml.Pos `json:"-"`
+	Point string `yaml:"point" check:"required"`
+	// Value is what the point shows once the load is off.
+	Value string `yaml:"value" check:"required"`
+	// On is what it shows once the load is on again (restore: auto).
+	On  string         `yaml:"on"`
+	Pos strictyaml.Pos `json:"-"`
 
 	// Want is Value resolved against the profile.
 	Want float64 `yaml:"-"`
+	// WantOn is On resolved against the profile.
+	WantOn float64 `yaml:"-"`
 }
 
 // WriteCredential is the SNMP write community of a device.
@@ -111,12 +131,32 @@ type ShedPolicy struct {
 	Trigger rules.Trigger `yaml:"trigger" check:"required"`
 	// Stages are shed in order.
 	Stages []ShedStage `yaml:"stages" check:"required"`
-	// Restore is RestoreManual (the default).
-	Restore string         `yaml:"restore"`
-	Pos     strictyaml.Pos `json:"-"`
+	// Restore is RestoreManual (the default) or RestoreAuto.
+	Restore string `yaml:"restore"`
+	// RestoreWhen is the condition, in the rule language, under which
+	// restore: auto switches the shed loads back on: utility power back,
+	// held for its for-duration (required, the "stable for" time) on
+	// good inputs, with the trigger no longer holding.
+	RestoreWhen *rules.Trigger `yaml:"restore_when"`
+	Pos         strictyaml.Pos `json:"-"`
 
 	// Rule is the compiled trigger, "loadshed/<name>".
 	Rule *rules.Rule `yaml:"-" json:"-"`
+	// RestoreRule is the compiled restore_when,
+	// "loadshed-restore/<name>"; nil unless restore is auto.
+	RestoreRule *rules.Rule `yaml:"-" json:"-"`
+}
+
+// ShedDrain is a stage's drain command to the orchestration system,
+// published on MQTT before the stage's loads (if any) are switched off.
+type ShedDrain struct {
+	// Scope tells the orchestrator what to drain (a cluster, a hall, a
+	// rack row); free text, default the policy's name.
+	Scope string `yaml:"scope"`
+	// Timeout is how long to wait for the acknowledgement before
+	// escalating; default loadshed.drain_timeout.
+	Timeout time.Duration  `yaml:"timeout"`
+	Pos     strictyaml.Pos `json:"-"`
 }
 
 // ShedStage is one step of a policy: the loads of some tiers, or named
@@ -124,9 +164,12 @@ type ShedPolicy struct {
 type ShedStage struct {
 	// After is the delay since the previous stage (or the trigger, for
 	// the first); MinStageInterval still applies.
-	After time.Duration  `yaml:"after"`
-	Tiers []string       `yaml:"tiers"`
-	Loads []string       `yaml:"loads"`
+	After time.Duration `yaml:"after"`
+	Tiers []string      `yaml:"tiers"`
+	Loads []string      `yaml:"loads"`
+	// Drain, when set, publishes a drain command and waits for its
+	// acknowledgement (or its timeout) before the stage's loads go off.
+	Drain *ShedDrain     `yaml:"drain"`
 	Pos   strictyaml.Pos `json:"-"`
 
 	// Targets are the loads of the stage, in order: the named loads, then
@@ -191,6 +234,11 @@ func (c *checker) loadshed() {
 	} else if ls.VerifyTimeout <= 0 {
 		at("verify_timeout", "verify_timeout must be positive, got %s", ls.VerifyTimeout)
 	}
+	if !p.Has("drain_timeout") {
+		ls.DrainTimeout = DefaultDrainTimeout
+	} else if ls.DrainTimeout <= 0 {
+		at("drain_timeout", "drain_timeout must be positive, got %s", ls.DrainTimeout)
+	}
 
 	var tierNames []string
 	for i, t := range ls.Tiers {
@@ -240,13 +288,12 @@ func (c *checker) loadshed() {
 		switch pol.Restore {
 		case "":
 			pol.Restore = RestoreManual
-		case RestoreManual:
-		case "auto":
-			at(f+".restore", "restore: auto is not supported yet; only manual")
+		case RestoreManual, RestoreAuto:
 		default:
-			at(f+".restore", "want manual, got %q", pol.Restore)
+			at(f+".restore", "want manual or auto, got %q", pol.Restore)
 		}
 		c.shedStages(ls, pol, f, tierNames, loadNames)
+		c.shedRestore(ls, pol, f)
 		if pol.Trigger.Pos.Line != 0 && pol.Name != "" && shedNameRE.MatchString(pol.Name) {
 			r, err := rules.CompileTrigger("loadshed", pol.Name, "power", &pol.Trigger)
 			if err != nil {
@@ -254,8 +301,46 @@ func (c *checker) loadshed() {
 				continue
 			}
 			pol.Rule = r
-			c.shedTriggerDevices(pol)
+			c.shedTriggerDevices(&pol.Trigger)
 		}
+	}
+}
+
+// shedRestore checks a policy's restore: auto needs restore_when with a
+// for-duration (the time utility power must have been stable) and, on
+// every load it sheds, the value that switches it on and the read-back
+// that proves it.
+func (c *checker) shedRestore(ls *Loadshed, pol *ShedPolicy, f string) {
+	at := func(field, format string, args ...any) { c.add(ls.Pos.AtPath(f+field, format, args...)) }
+	if pol.Restore != RestoreAuto {
+		if pol.RestoreWhen != nil {
+			at(".restore_when", "restore_when applies only to restore: auto (restore is %s)", pol.Restore)
+		}
+		return
+	}
+	if pol.RestoreWhen == nil {
+		at(".restore", "restore: auto needs restore_when: the condition (utility power back) and for: how long it must hold")
+		return
+	}
+	if pol.RestoreWhen.For <= 0 {
+		at(".restore_when.for", "restore_when needs for: the time utility power must have been stable before loads go back on (such as 10m)")
+	}
+	for si, st := range pol.Stages {
+		for _, n := range st.Targets {
+			l, ok := ls.Load(n)
+			if ok && (l.On == "" || l.Verify.On == "") {
+				at(fmt.Sprintf(".stages[%d]", si), "load %q has no on: and verify.on: values, which restore: auto needs to switch it back on", n)
+			}
+		}
+	}
+	if pol.Name != "" && shedNameRE.MatchString(pol.Name) && pol.RestoreWhen.Pos.Line != 0 {
+		r, err := rules.CompileTrigger("loadshed-restore", pol.Name, "power", pol.RestoreWhen)
+		if err != nil {
+			c.addAll(err)
+			return
+		}
+		pol.RestoreRule = r
+		c.shedTriggerDevices(pol.RestoreWhen)
 	}
 }
 
@@ -268,8 +353,21 @@ func (c *checker) shedStages(ls *Loadshed, pol *ShedPolicy, f string, tierNames,
 		st := &pol.Stages[si]
 		sf := fmt.Sprintf("%s.stages[%d]", f, si)
 		at := func(field, format string, args ...any) { c.add(ls.Pos.AtPath(sf+field, format, args...)) }
-		if len(st.Tiers) == 0 && len(st.Loads) == 0 {
-			at("", "a stage needs tiers: or loads:")
+		if len(st.Tiers) == 0 && len(st.Loads) == 0 && st.Drain == nil {
+			at("", "a stage needs tiers:, loads: or drain:")
+		}
+		if d := st.Drain; d != nil {
+			if c.cfg.MQTT == nil {
+				at(".drain", "a drain stage publishes its command on MQTT: configure the mqtt section")
+			}
+			if d.Scope == "" {
+				d.Scope = pol.Name
+			}
+			if !d.Pos.Has("timeout") {
+				d.Timeout = ls.DrainTimeout
+			} else if d.Timeout <= 0 {
+				at(".drain.timeout", "timeout must be positive, got %s", d.Timeout)
+			}
 		}
 		if st.After < 0 {
 			at(".after", "after must not be negative, got %s", st.After)
@@ -321,10 +419,10 @@ func (c *checker) shedStages(ls *Loadshed, pol *ShedPolicy, f string, tierNames,
 }
 
 // shedTriggerDevices checks that a trigger's select.devices are configured.
-func (c *checker) shedTriggerDevices(pol *ShedPolicy) {
-	for i, id := range pol.Trigger.Select.Devices {
+func (c *checker) shedTriggerDevices(t *rules.Trigger) {
+	for i, id := range t.Select.Devices {
 		if _, ok := c.cfg.Device(id); !ok {
-			c.add(pol.Trigger.Pos.AtPath(fmt.Sprintf("select.devices[%d]", i), "unknown device %q%s", id, strictyaml.DidYouMeanOr(id, c.deviceIDs())))
+			c.add(t.Pos.AtPath(fmt.Sprintf("select.devices[%d]", i), "unknown device %q%s", id, strictyaml.DidYouMeanOr(id, c.deviceIDs())))
 		}
 	}
 }
@@ -381,6 +479,13 @@ func (c *checker) shedTarget(ls *Loadshed, l *ShedLoad, f string) {
 		at(".off", "%v", err)
 	}
 	l.OffValue = v
+	if l.On != "" {
+		if v, err := pointValue(def, l.On); err != nil {
+			at(".on", "%v", err)
+		} else {
+			l.OnValue = v
+		}
+	}
 	vdef, ok := res.Point(l.Verify.Point)
 	if l.Verify.Point != "" && !ok {
 		at(".verify.point", "profile %s has no point %q", prof.Model, l.Verify.Point)
@@ -392,6 +497,16 @@ func (c *checker) shedTarget(ls *Loadshed, l *ShedLoad, f string) {
 		} else {
 			l.Verify.Want = w
 		}
+		if l.Verify.On != "" {
+			if w, err := pointValue(vdef, l.Verify.On); err != nil {
+				at(".verify.on", "%v", err)
+			} else {
+				l.Verify.WantOn = w
+			}
+		}
+	}
+	if (l.On == "") != (l.Verify.On == "") {
+		at(".on", "give both on: and verify.on: (the value that switches the load on and the read-back that proves it), or neither")
 	}
 	if d.Transport == TransportSNMP && d.SNMP != nil && d.SNMP.Version != "3" {
 		if _, ok := ls.Credential(d.ID); !ok {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -85,8 +86,26 @@ func TestLoadshedBad(t *testing.T) {
 			`loadshed.policies[0].trigger.when:`},
 		{"load twice", "- {after: 5s, loads: [app-01]}", "- {after: 5s, loads: [app-01, lab-1]}",
 			`load "lab-1" is already shed by policies[0].stages[0]`},
-		{"restore auto", "      stages:", "      restore: auto\n      stages:",
-			`restore: auto is not supported yet`},
+		{"restore unknown", "      stages:", "      restore: sometimes\n      stages:",
+			`loadshed.policies[0].restore: want manual or auto, got "sometimes"`},
+		{"restore auto without restore_when", "      stages:", "      restore: auto\n      stages:",
+			`loadshed.policies[0].restore: restore: auto needs restore_when`},
+		{"restore auto without for", "      stages:", "      restore: auto\n      restore_when: {select: {devices: [ups-c]}, when: '!ups.status.on_battery'}\n      stages:",
+			`loadshed.policies[0].restore_when.for: restore_when needs for:`},
+		{"restore auto, load without on", "      stages:", "      restore: auto\n      restore_when: {select: {devices: [ups-c]}, when: '!ups.status.on_battery', for: 10m}\n      stages:",
+			`loadshed.policies[0].stages[0]: load "lab-1" has no on: and verify.on: values`},
+		{"restore_when with manual", "      stages:", "      restore_when: {select: {devices: [ups-c]}, when: '!ups.status.on_battery', for: 10m}\n      stages:",
+			`loadshed.policies[0].restore_when: restore_when applies only to restore: auto`},
+		{"bad restore_when", "      stages:", "      restore: auto\n      restore_when: {select: {devices: [ups-c]}, when: '!ups.status.on_battery &&', for: 10m}\n      stages:",
+			`loadshed.policies[0].restore_when.when:`},
+		{"on without verify.on", `off: "false", verify: {point: pdu.outlet.state.1`, `off: "false", on: "true", verify: {point: pdu.outlet.state.1`,
+			`loadshed.loads[0].on: give both on: and verify.on:`},
+		{"bad on value", `off: "false", verify: {point: pdu.outlet.state.1, value: "false"}`, `off: "false", on: "maybe", verify: {point: pdu.outlet.state.1, value: "false", on: "true"}`,
+			`loadshed.loads[0].on: point "pdu.outlet.command.1" is a bool: want true or false, got "maybe"`},
+		{"drain without mqtt", "- {after: 5s, loads: [app-01]}", "- {after: 5s, drain: {scope: hall-1}, loads: [app-01]}",
+			`loadshed.policies[0].stages[1].drain: a drain stage publishes its command on MQTT: configure the mqtt section`},
+		{"empty stage", "- {after: 5s, loads: [app-01]}", "- {after: 5s}",
+			`loadshed.policies[0].stages[1]: a stage needs tiers:, loads: or drain:`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,5 +121,47 @@ func TestLoadshedBad(t *testing.T) {
 				t.Errorf("got %v, want an error containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestLoadshedRestoreAutoAndDrain(t *testing.T) {
+	good, err := os.ReadFile("testdata/loadshed/good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := string(good)
+	for _, r := range [][2]string{
+		{"devices:\n", "mqtt: {brokers: [{name: a, url: \"tcp://127.0.0.1:1883\"}]}\ndevices:\n"},
+		{`off: "false", verify: {point: pdu.outlet.state.1, value: "false"}`, `off: "false", on: "true", verify: {point: pdu.outlet.state.1, value: "false", on: "true"}`},
+		{`off: "false", verify: {point: pdu.outlet.state.2, value: "false"}`, `off: "false", on: "true", verify: {point: pdu.outlet.state.2, value: "false", on: "true"}`},
+		{`off: immediate_off, verify: {point: pdu.outlet.state, value: "off"}}` + "\n    - {name: web-01", `off: immediate_off, on: immediate_on, verify: {point: pdu.outlet.state, value: "off", on: "on"}}` + "\n    - {name: web-01"},
+		{"      stages:", "      restore: auto\n      restore_when: {select: {devices: [ups-c]}, when: '!ups.status.on_battery', for: 10m}\n      stages:"},
+		{"- {after: 5s, loads: [app-01]}", "- {after: 5s, drain: {scope: hall-1}, loads: [app-01]}\n        - {drain: {timeout: 5s}}"},
+	} {
+		if !strings.Contains(data, r[0]) {
+			t.Fatalf("the good file has no %q", r[0])
+		}
+		data = strings.Replace(data, r[0], r[1], 1)
+	}
+	cfg, err := Parse("testdata/loadshed/good.yaml", []byte(data), shippedRegistry(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := cfg.Loadshed.Policies[0]
+	app, _ := cfg.Loadshed.Load("app-01")
+	tests := []struct{ name, got, want string }{
+		{"restore", pol.Restore, RestoreAuto},
+		{"restore rule", fmt.Sprint(pol.RestoreRule != nil && pol.RestoreRule.ID == "loadshed-restore/utility-failure"), "true"},
+		{"app-01 on", fmt.Sprint(app.OnValue), "1"},              // rPDU2 immediateOn
+		{"app-01 verify on", fmt.Sprint(app.Verify.WantOn), "2"}, // rPDU2 state on
+		{"drain scope", pol.Stages[1].Drain.Scope, "hall-1"},
+		{"drain timeout", pol.Stages[1].Drain.Timeout.String(), DefaultDrainTimeout.String()},
+		{"default scope", pol.Stages[2].Drain.Scope, "utility-failure"},
+		{"own timeout", pol.Stages[2].Drain.Timeout.String(), "5s"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s: got %s, want %s", tt.name, tt.got, tt.want)
+		}
 	}
 }

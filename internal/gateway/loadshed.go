@@ -2,15 +2,22 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
 
 	mbdrv "github.com/facgw/facgw/drivers/modbus"
 	snmpdrv "github.com/facgw/facgw/drivers/snmp"
 	"github.com/facgw/facgw/internal/alert"
+	"github.com/facgw/facgw/internal/config"
 	"github.com/facgw/facgw/internal/point"
 	"github.com/facgw/facgw/internal/web"
 	"github.com/facgw/facgw/internal/web/auth"
@@ -64,8 +71,17 @@ func (g *Gateway) buildLoadshed() error {
 		Dir: filepath.Join(g.cfg.StateDir, "loadshed"), Log: g.log.With("component", "loadshed"),
 		Alert: func(evs []alert.Event) { g.alerts.submit(evs) },
 	}
+	// The ledger keeps the controller's open alerts over a restart; the
+	// rules engine leaves them alone (rules.go), the controller resolves
+	// them when their episode ends.
+	for _, ev := range g.alerts.ledger.Active() {
+		if strings.HasPrefix(ev.Rule, "loadshed/") {
+			opts.OpenAlerts = append(opts.OpenAlerts, ev)
+		}
+	}
 	if m := g.cfg.MQTT; m != nil && len(g.pub.pubs) > 0 {
 		topics := mqtt.StatusInfo{Prefix: m.Prefix, Site: g.cfg.Site, Gateway: g.cfg.Gateway}.Topics()
+		opts.AckTopic = topics.Loadshed() + "/ack"
 		opts.Publish = func(sub string, payload []byte) error {
 			var errs []error
 			for _, p := range g.pub.pubs {
@@ -98,8 +114,136 @@ func (g *Gateway) runLoadshed(ctx context.Context) {
 	if g.loadshed == nil {
 		return
 	}
+	stop := g.subscribeDrainAcks()
 	_ = g.loadshed.Run(ctx)
+	stop()
 	_ = g.loadshed.Close()
+}
+
+// subscribeDrainAcks connects a subscriber of its own to every broker
+// (the publishers' connections are clean sessions that only publish) and
+// hands each message on <prefix>/<gateway>/loadshed/ack/+ to the
+// controller: an acknowledgement from any broker counts, the controller
+// ignores repeats of the same command id. The sessions are persistent
+// (clean session off, QoS 1), so an acknowledgement sent while the
+// subscriber was reconnecting is delivered when it is back. It returns a
+// function that disconnects them.
+func (g *Gateway) subscribeDrainAcks() (stop func()) {
+	m := g.cfg.MQTT
+	if m == nil || !g.hasDrainStage() {
+		return func() {}
+	}
+	topic := mqtt.StatusInfo{Prefix: m.Prefix, Site: g.cfg.Site, Gateway: g.cfg.Gateway}.Topics().Loadshed() + "/ack/+"
+	var clients []paho.Client
+	for _, b := range m.Brokers {
+		log := g.log.With("component", "loadshed", "broker", b.Name)
+		tc, err := ackTLS(b.TLS)
+		if err != nil {
+			log.Error("loadshed: drain acknowledgements not subscribed on this broker", "err", err)
+			continue
+		}
+		name := b.Name
+		handle := func(_ paho.Client, msg paho.Message) {
+			err := g.loadshed.Ack(msg.Payload(), name)
+			switch {
+			case err == nil:
+			case errors.Is(err, loadshed.ErrUnknownCommand):
+				log.Debug("loadshed: acknowledgement of no drain in progress", "topic", msg.Topic(), "err", err)
+			default:
+				log.Warn("loadshed: bad drain acknowledgement", "topic", msg.Topic(), "err", err)
+			}
+		}
+		opts := paho.NewClientOptions().
+			AddBroker(ackURL(b.URL)).
+			SetClientID(b.ClientID + "-loadshed").
+			SetUsername(b.Username).
+			SetPassword(b.Password.Reveal()).
+			SetTLSConfig(tc).
+			SetProtocolVersion(4).
+			SetCleanSession(false).
+			SetAutoReconnect(true).
+			SetConnectRetry(true).
+			SetConnectRetryInterval(time.Second).
+			SetMaxReconnectInterval(10 * time.Second).
+			SetKeepAlive(m.KeepAlive).
+			SetOrderMatters(false).
+			SetOnConnectHandler(func(c paho.Client) {
+				// Subscribed again on every connection: the broker may
+				// have lost the session (restarted without persistence).
+				tok := c.Subscribe(topic, 1, handle)
+				go func() {
+					if tok.WaitTimeout(10*time.Second) && tok.Error() != nil {
+						log.Error("loadshed: subscribe to drain acknowledgements", "topic", topic, "err", tok.Error())
+					}
+				}()
+			}).
+			SetConnectionLostHandler(func(_ paho.Client, err error) {
+				log.Warn("loadshed: acknowledgement subscriber lost its connection", "err", err)
+			})
+		c := paho.NewClient(opts)
+		c.Connect() // with ConnectRetry it keeps trying in the background
+		clients = append(clients, c)
+	}
+	return func() {
+		for _, c := range clients {
+			c.Disconnect(250)
+		}
+	}
+}
+
+// hasDrainStage reports whether any policy has a drain stage.
+func (g *Gateway) hasDrainStage() bool {
+	for _, p := range g.cfg.Loadshed.Policies {
+		for _, st := range p.Stages {
+			if st.Drain != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ackURL maps the URL schemes the config accepts to paho's.
+func ackURL(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return u
+	}
+	switch scheme {
+	case "mqtt":
+		return "tcp://" + rest
+	case "mqtts", "tls":
+		return "ssl://" + rest
+	}
+	return u
+}
+
+// ackTLS builds the subscriber's TLS settings from a broker's.
+func ackTLS(t *config.TLS) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if t == nil {
+		return tc, nil
+	}
+	tc.ServerName = t.ServerName
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("loadshed: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("loadshed: %s: no PEM certificates", t.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("loadshed: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
 }
 
 // withLoadshed adds the load-shed endpoints to the routes the HTTP server

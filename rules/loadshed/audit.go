@@ -34,6 +34,10 @@ type Record struct {
 	Plan []PlanStage `json:"plan,omitempty"`
 	// DryRun is set when nothing was written.
 	DryRun bool `json:"dry_run,omitempty"`
+	// Drain is the drain command a drain record sent.
+	Drain *DrainCommand `json:"drain,omitempty"`
+	// Ack is the orchestrator's acknowledgement of a drain-ack record.
+	Ack *DrainAck `json:"ack,omitempty"`
 }
 
 // Action is one load switched off: the write and its read-back.
@@ -84,6 +88,24 @@ const (
 	EventCancelled    = "cancelled"
 	EventResumed      = "resumed"
 	EventTriggerEnded = "trigger-ended"
+	// Drain stages.
+	EventDrain          = "drain"
+	EventDrainAck       = "drain-ack"
+	EventDrainEscalated = "drain-escalated"
+	// Automatic restore.
+	EventRestoring      = "restore-started"
+	EventRestoreAction  = "restore-action"
+	EventRestoreFailed  = "restore-failed"
+	EventRestored       = "restored"
+	EventRestoreAborted = "restore-aborted"
+)
+
+// Results of a load in Shed.Done and RestoreState.Done.
+const (
+	ResultOff        = "off"
+	ResultFailed     = "failed"
+	ResultAlreadyOff = "already-off"
+	ResultOn         = "on"
 )
 
 // auditLog appends records to a JSON-lines file, fsyncing each, and keeps

@@ -63,6 +63,15 @@ type Options struct {
 	Now func() time.Time
 	// ReadbackEvery is the pause between read-backs; default 100 ms.
 	ReadbackEvery time.Duration
+	// OpenAlerts are the open alert events of rules loadshed/* that the
+	// alert ledger kept over a restart: the controller adopts those of
+	// its policies (and resolves them when their episode ends) and
+	// resolves those of policies no longer configured.
+	OpenAlerts []alert.Event
+	// AckTopic is the topic under which the orchestrator acknowledges
+	// drain commands (<AckTopic>/<policy>); it goes into each command so
+	// the orchestrator need not be told.
+	AckTopic string
 }
 
 // Controller runs the load-shed policies. Feed and Tick take points and
@@ -91,6 +100,8 @@ type policy struct {
 	// episodes the controller already spoke about, so each decision is
 	// audited once per trigger episode.
 	dryRun, refused, inhibited string
+	// restoreRefused is the restore_when episode refused for bad inputs.
+	restoreRefused string
 	// open alert events, resolved when the episode ends.
 	open []alert.Event
 }
@@ -120,6 +131,9 @@ func New(opts Options) (*Controller, error) {
 			return nil, fmt.Errorf("loadshed: policy %q has no compiled trigger (load the config with config.Load)", p.Name)
 		}
 		trig = append(trig, p.Rule)
+		if p.RestoreRule != nil {
+			trig = append(trig, p.RestoreRule)
+		}
 		c.pols = append(c.pols, &policy{cfg: p})
 	}
 	set, err := rules.NewRuleSet(&rules.Pack{Name: "loadshed", File: "loadshed", Rules: trig})
@@ -146,16 +160,24 @@ func New(opts Options) (*Controller, error) {
 			ps.Arming = &Arming{By: "config", Reason: "armed: true in " + p.cfg.Pos.File, At: now}
 			c.record(Record{Time: now, Policy: p.cfg.Name, Event: EventArmed, Operator: "config", Reason: ps.Arming.Reason})
 		}
-		if s := ps.Shed; s != nil && s.Ended.IsZero() {
+		if w := ps.Watch; w != nil {
+			active = append(active, w.Trigger)
+			p.dryRun, p.refused, p.inhibited = w.DryRun, w.Refused, w.Inhibited
+		} else if s := ps.Shed; s != nil && s.Ended.IsZero() {
 			active = append(active, s.Trigger)
+		}
+		if s := ps.Shed; s != nil && s.Ended.IsZero() {
 			c.record(Record{Time: now, Policy: p.cfg.Name, Episode: s.Episode, Event: EventResumed,
 				Reason: fmt.Sprintf("shed in progress at restart: stage %d of %d next; loads done: %s", s.NextStage+1, len(p.cfg.Stages), doneList(s.Done))})
 		}
 	}
-	// The trigger of a shed in progress is firing again at once, with
-	// its episode id: the next evaluation on fresh data resolves it (and
-	// so cancels the rest of the shed) if the condition is gone.
+	// The trigger episode the controller was acting on is firing again
+	// at once, with its id: the next evaluation on fresh data resolves it
+	// (and so cancels the rest of a shed, and resolves its alerts) if the
+	// condition is gone, or goes on with it: no second dry run, refusal
+	// or shed for the same episode.
 	c.engine.Restore(active)
+	c.adoptAlerts(now)
 	if err := c.st.save(opts.Dir); err != nil {
 		c.audit.close()
 		return nil, err
@@ -184,6 +206,53 @@ func (c *Controller) state(name string) *policyState {
 		c.st.Policies[name] = ps
 	}
 	return ps
+}
+
+// adoptAlerts takes over the open loadshed/* alerts the ledger kept over a
+// restart: a policy's go back into its open list, to be resolved with
+// their episode; those of a policy no longer configured are resolved now.
+func (c *Controller) adoptAlerts(now time.Time) {
+	var orphans []alert.Event
+	for _, ev := range c.opts.OpenAlerts {
+		if !strings.HasPrefix(ev.Rule, "loadshed/") || ev.State != alert.Firing {
+			continue
+		}
+		name := strings.TrimPrefix(ev.Rule, "loadshed/")
+		p, err := c.policy(name)
+		if err != nil {
+			ev.Kind, ev.State, ev.At, ev.ResolvedAt = alert.KindResolved, alert.Resolved, now, now
+			ev.Summary = "resolved: load-shed policy " + name + " is no longer configured (" + ev.Summary + ")"
+			orphans = append(orphans, ev)
+			continue
+		}
+		dup := false
+		for _, o := range p.open {
+			dup = dup || o.ID == ev.ID
+		}
+		if !dup {
+			p.open = append(p.open, ev)
+		}
+	}
+	if len(orphans) > 0 && c.opts.Alert != nil {
+		c.opts.Alert(orphans)
+	}
+}
+
+// watch records, durably, the trigger episode a decision was made on and
+// the decision, so a restart neither repeats nor forgets it.
+func (c *Controller) watch(p *policy, t trigger) {
+	ev := c.triggerEvent(t)
+	c.mu.Lock()
+	ps := c.state(p.cfg.Name)
+	ps.Watch = &Watch{Trigger: ev, DryRun: p.dryRun, Refused: p.refused, Inhibited: p.inhibited}
+	c.saveLocked()
+	c.mu.Unlock()
+}
+
+func (c *Controller) triggerEvent(t trigger) alert.Event {
+	return alert.Event{ID: t.in.ID, Kind: alert.KindFiring, State: alert.Firing, Rule: t.in.Rule, Class: t.in.Class, Severity: t.in.Severity,
+		Device: t.in.Device, Group: t.in.Group, Devices: t.in.Devices, Site: c.opts.Site, Gateway: c.opts.Gateway,
+		ActiveAt: t.in.ActiveAt, FiredAt: t.in.FiredAt, At: t.in.FiredAt, Labels: t.in.Labels}
 }
 
 // Close closes the audit log.
@@ -237,9 +306,15 @@ type trigger struct {
 
 // triggers returns the firing instances of a policy's trigger.
 func (c *Controller) triggers(p *policy, all []rules.InstanceState) []trigger {
+	return firing(p.cfg.Rule.ID, all)
+}
+
+// firing returns the firing instances of a rule, each with whether every
+// input it read is good.
+func firing(rule string, all []rules.InstanceState) []trigger {
 	var out []trigger
 	for _, in := range all {
-		if in.Rule != p.cfg.Rule.ID || in.State != alert.Firing {
+		if in.Rule != rule || in.State != alert.Firing {
 			continue
 		}
 		t := trigger{in: in, good: true}
@@ -307,8 +382,11 @@ func (c *Controller) stepPolicy(ctx context.Context, p *policy, all []rules.Inst
 		return
 	}
 	if len(trig) == 0 {
-		if p.dryRun != "" || p.refused != "" || p.inhibited != "" || len(p.open) > 0 {
+		if p.dryRun != "" || p.refused != "" || p.inhibited != "" || len(p.open) > 0 || c.watching(name) {
 			c.endEpisode(p, now, "")
+		}
+		if p.cfg.Restore == config.RestoreAuto {
+			c.stepRestore(ctx, p, all, armed, inhibited, now)
 		}
 		return
 	}
@@ -324,9 +402,12 @@ func (c *Controller) stepPolicy(ctx context.Context, p *policy, all []rules.Inst
 	switch {
 	case id == lastEpisode:
 		// Already shed (or cancelled) in this episode.
+	case !t.good && unseen(t.in):
+		// Put back after a restart, no reading yet: wait for data.
 	case !t.good:
 		if p.refused != id {
 			p.refused = id
+			c.watch(p, t)
 			c.record(Record{Time: now, Policy: name, Episode: id, Event: EventRefused, Inputs: t.in.Values,
 				Reason: "trigger held but its inputs are not good: " + t.why})
 			c.raise(p, "refused", id, alert.Critical, now, t.in.Values,
@@ -335,6 +416,7 @@ func (c *Controller) stepPolicy(ctx context.Context, p *policy, all []rules.Inst
 	case inhibited:
 		if p.inhibited != id {
 			p.inhibited = id
+			c.watch(p, t)
 			c.record(Record{Time: now, Policy: name, Episode: id, Event: EventRefused, Inputs: t.in.Values, Operator: inhibitBy,
 				Reason: "trigger held but the policy is inhibited by " + inhibitBy})
 			c.raise(p, "inhibited", id, alert.Major, now, t.in.Values, fmt.Sprintf("load shed %s: trigger held, not shedding: inhibited by %s", name, inhibitBy))
@@ -342,18 +424,18 @@ func (c *Controller) stepPolicy(ctx context.Context, p *policy, all []rules.Inst
 	case !armed:
 		if p.dryRun != id {
 			p.dryRun = id
+			c.watch(p, t)
 			plan := Plan(c.cfg, p.cfg)
 			c.record(Record{Time: now, Policy: name, Episode: id, Event: EventDryRun, Inputs: t.in.Values, Plan: plan, DryRun: true,
 				Reason: "trigger held; the policy is disarmed, so this is what it would shed"})
 			c.raise(p, "dry-run", id, alert.Warning, now, t.in.Values, fmt.Sprintf("load shed %s (disarmed, dry run): trigger held; would shed %d stage(s): %s", name, len(plan), planText(plan)))
 		}
 	default:
-		ev := alert.Event{ID: id, Kind: alert.KindFiring, State: alert.Firing, Rule: t.in.Rule, Class: t.in.Class, Severity: t.in.Severity,
-			Device: t.in.Device, Group: t.in.Group, Devices: t.in.Devices, Site: c.opts.Site, Gateway: c.opts.Gateway,
-			ActiveAt: t.in.ActiveAt, FiredAt: t.in.FiredAt, At: t.in.FiredAt, Labels: t.in.Labels}
-		s := &Shed{Episode: id, Trigger: ev, StartedAt: now, Done: map[string]string{}}
+		ev := c.triggerEvent(t)
+		s := &Shed{Episode: id, Trigger: ev, StartedAt: now, Done: map[string]string{}, Carried: c.stillOff(name)}
 		c.mu.Lock()
 		ps.Shed = s
+		ps.Watch = &Watch{Trigger: ev, DryRun: p.dryRun, Refused: p.refused, Inhibited: p.inhibited}
 		c.saveLocked()
 		arming := ps.Arming
 		c.mu.Unlock()
@@ -422,6 +504,9 @@ func (c *Controller) continueShed(ctx context.Context, p *policy, s *Shed, trig 
 	if now.Before(due) {
 		return
 	}
+	if st.Drain != nil && !c.drained(p, s, t, now) {
+		return // waiting for the orchestrator's acknowledgement
+	}
 	c.runStage(ctx, p, s, t)
 	if s.NextStage >= len(p.cfg.Stages) {
 		c.finish(p, s, c.now().UTC(), EventCompleted, "every stage ran")
@@ -473,9 +558,14 @@ func (c *Controller) runStage(ctx context.Context, p *policy, s *Shed, t *trigge
 		l, _ := c.cfg.Load(ln)
 		a := c.shedLoad(ctx, l)
 		result := "off"
-		if !a.Verified && a.Skipped == "" {
+		switch {
+		case !a.Verified && a.Skipped == "":
 			result = "failed"
 			failed = append(failed, ln)
+		case a.Skipped != "" && !slices.Contains(s.Carried, ln):
+			// Off before this shed and not by an earlier one: someone
+			// switched it off; an automatic restore leaves it so.
+			result = ResultAlreadyOff
 		}
 		c.mu.Lock()
 		s.Done[ln] = result
@@ -515,7 +605,13 @@ func actionProblem(a *Action) string {
 // the verify timeout passes. A load that already reads off is not
 // written: an outlet is never toggled for nothing.
 func (c *Controller) shedLoad(ctx context.Context, l *config.ShedLoad) *Action {
-	a := &Action{Load: l.Name, Tier: l.Tier, Device: l.Device, Point: l.Point, Index: l.Index, Value: l.OffValue}
+	return c.switchLoad(ctx, l, l.OffValue, l.Verify.Want, "already off before the write")
+}
+
+// switchLoad writes value to a load unless its verify point already shows
+// want, then reads back until it does or verify_timeout passes.
+func (c *Controller) switchLoad(ctx context.Context, l *config.ShedLoad, value, want float64, already string) *Action {
+	a := &Action{Load: l.Name, Tier: l.Tier, Device: l.Device, Point: l.Point, Index: l.Index, Value: value}
 	act := c.opts.Actuators[l.Device]
 	if act == nil {
 		a.WriteError = "no actuator for device " + l.Device
@@ -525,15 +621,15 @@ func (c *Controller) shedLoad(ctx context.Context, l *config.ShedLoad) *Action {
 	defer cancel()
 	read := func() *Reading {
 		pt := act.ReadPoint(vctx, l.Verify.Point, l.Index)
-		return &Reading{Point: pt.Name, Value: pt.Num, Text: pt.Str, Quality: pt.Quality.String(), Reason: pt.Reason, Want: l.Verify.Want}
+		return &Reading{Point: pt.Name, Value: pt.Num, Text: pt.Str, Quality: pt.Quality.String(), Reason: pt.Reason, Want: want}
 	}
 	ok := func(r *Reading) bool { return r.Quality == point.Good.String() && r.Value == r.Want }
 	a.Before = read()
 	if ok(a.Before) {
-		a.Verified, a.After, a.Skipped = true, a.Before, "already off before the write"
+		a.Verified, a.After, a.Skipped = true, a.Before, already
 		return a
 	}
-	if err := act.WritePoint(vctx, l.Point, l.Index, l.OffValue); err != nil {
+	if err := act.WritePoint(vctx, l.Point, l.Index, value); err != nil {
 		a.WriteError = err.Error()
 		// The write may have reached the device before the error (a
 		// lost reply): the read-back below still decides.
@@ -581,6 +677,19 @@ func (c *Controller) endEpisode(p *policy, now time.Time, episode string) {
 		c.record(Record{Time: now, Policy: p.cfg.Name, Episode: episode, Event: EventTriggerEnded, Reason: "the trigger no longer holds"})
 	}
 	p.dryRun, p.refused, p.inhibited = "", "", ""
+	c.mu.Lock()
+	if ps := c.state(p.cfg.Name); ps.Watch != nil {
+		ps.Watch = nil
+		c.saveLocked()
+	}
+	c.mu.Unlock()
+}
+
+// watching reports whether a trigger episode of the policy is on record.
+func (c *Controller) watching(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state(name).Watch != nil
 }
 
 // raise sends a firing alert event for one kind of decision of an
@@ -776,6 +885,18 @@ func (c *Controller) Status() Status {
 			sh := *ps.Shed
 			sh.Done = maps(ps.Shed.Done)
 			sh.StageAt = slices.Clone(ps.Shed.StageAt)
+			sh.Carried = slices.Clone(ps.Shed.Carried)
+			sh.Drains = nil
+			for _, d := range ps.Shed.Drains {
+				cp := *d
+				sh.Drains = append(sh.Drains, &cp)
+			}
+			if r := ps.Shed.Restore; r != nil {
+				cp := *r
+				cp.Done = maps(r.Done)
+				cp.StageAt = slices.Clone(r.StageAt)
+				sh.Restore = &cp
+			}
 			s.Shed = &sh
 		}
 		for _, in := range insts {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -37,6 +38,8 @@ func (f *fakeDevice) WritePoint(_ context.Context, name, index string, v float64
 		out := v
 		if v == 2 {
 			out = 1
+		} else if v == 1 && strings.Contains(k, "/5") {
+			out = 2 // rPDU2: immediateOn 1 -> state on 2
 		}
 		f.state[f.link[k]] = out
 	}
@@ -65,15 +68,20 @@ type rig struct {
 	ctl     *Controller
 	alerts  []alert.Event
 	publish []string
+	// payloads are the published payloads by topic level.
+	payloads map[string][][]byte
+	open     []alert.Event // OpenAlerts for the next start
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T) *rig { return newRigFile(t, "testdata/policy.yaml") }
+
+func newRigFile(t *testing.T, file string) *rig {
 	t.Helper()
 	reg, err := profiles.Shipped()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load("testdata/policy.yaml", reg)
+	cfg, err := config.Load(file, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,8 +109,16 @@ func (r *rig) start() {
 		Config: r.cfg.Loadshed, Site: "s", Gateway: "g", Devices: devs, Dir: r.dir,
 		Actuators: map[string]Actuator{"outlets-lab": r.bank, "pdu-a1": r.pdu},
 		Alert:     func(evs []alert.Event) { r.alerts = append(r.alerts, evs...) },
-		Publish:   func(sub string, _ []byte) error { r.publish = append(r.publish, sub); return nil },
-		Now:       func() time.Time { return r.now }, ReadbackEvery: time.Millisecond,
+		Publish: func(sub string, b []byte) error {
+			r.publish = append(r.publish, sub)
+			if r.payloads == nil {
+				r.payloads = map[string][][]byte{}
+			}
+			r.payloads[sub] = append(r.payloads[sub], b)
+			return nil
+		},
+		OpenAlerts: r.open, AckTopic: "facgw/test-site/gw-1/loadshed/ack",
+		Now: func() time.Time { return r.now }, ReadbackEvery: time.Millisecond,
 	})
 	if err != nil {
 		r.t.Fatal(err)

@@ -15,6 +15,15 @@ type PlanStage struct {
 	// limit applied.
 	After time.Duration `json:"after"`
 	Loads []PlanLoad    `json:"loads"`
+	// Drain is the stage's drain command, if it has one: sent first, the
+	// loads go off once it is acknowledged or its timeout passes.
+	Drain *PlanDrain `json:"drain,omitempty"`
+}
+
+// PlanDrain is a stage's drain command in a plan.
+type PlanDrain struct {
+	Scope   string        `json:"scope"`
+	Timeout time.Duration `json:"timeout"`
 }
 
 // PlanLoad is one load of a plan.
@@ -34,6 +43,9 @@ func Plan(ls *config.Loadshed, pol *config.ShedPolicy) []PlanStage {
 	var out []PlanStage
 	for i, st := range pol.Stages {
 		ps := PlanStage{Stage: i, After: st.After}
+		if d := st.Drain; d != nil {
+			ps.Drain = &PlanDrain{Scope: d.Scope, Timeout: d.Timeout}
+		}
 		if i > 0 {
 			ps.After = max(st.After, ls.MinStageInterval)
 		}
@@ -72,8 +84,14 @@ func WritePlan(w io.Writer, ls *config.Loadshed) {
 			fmt.Fprintf(w, " for %s", pol.Trigger.For)
 		}
 		fmt.Fprintln(w)
+		if r := pol.RestoreWhen; pol.Restore == config.RestoreAuto && r != nil {
+			fmt.Fprintf(w, "  restore: when %s for %s, last stage first\n", r.When, r.For)
+		}
 		for _, st := range Plan(ls, pol) {
 			fmt.Fprintf(w, "  stage %d, after %s:\n", st.Stage+1, st.After)
+			if d := st.Drain; d != nil {
+				fmt.Fprintf(w, "    drain %s: publish the drain command, wait up to %s for the acknowledgement, then escalate\n", d.Scope, d.Timeout)
+			}
 			for _, l := range st.Loads {
 				at := l.Device + " " + l.Point
 				if l.Index != "" {

@@ -29,6 +29,52 @@ type policyState struct {
 	Inhibit *Arming `json:"inhibit,omitempty"`
 	// Shed is the shed in progress or the last one.
 	Shed *Shed `json:"shed,omitempty"`
+	// Watch is the trigger episode the controller decided on (dry run,
+	// refusal, inhibit or shed) and has not yet seen end, with what it
+	// decided. After a restart it is put back into the engine under its
+	// id, so the same episode is neither audited nor alerted twice, and
+	// a completed shed does not start over.
+	Watch *Watch `json:"watch,omitempty"`
+}
+
+// Watch is a trigger episode in progress and the decisions made on it.
+type Watch struct {
+	Trigger   alert.Event `json:"trigger"`
+	DryRun    string      `json:"dry_run,omitempty"`
+	Refused   string      `json:"refused,omitempty"`
+	Inhibited string      `json:"inhibited,omitempty"`
+}
+
+// DrainState is a drain command sent to the orchestrator and its answer.
+type DrainState struct {
+	ID       string    `json:"id"`
+	Stage    int       `json:"stage"`
+	Scope    string    `json:"scope"`
+	SentAt   time.Time `json:"sent_at"`
+	Deadline time.Time `json:"deadline"`
+	// AckedAt is when the first acknowledgement arrived; later ones of
+	// the same id (from the other brokers, or repeated) are ignored.
+	AckedAt    time.Time `json:"acked_at,omitzero"`
+	AckBy      string    `json:"ack_by,omitempty"`
+	AckStatus  string    `json:"ack_status,omitempty"`
+	AckMessage string    `json:"ack_message,omitempty"`
+	AckVia     string    `json:"ack_via,omitempty"`
+	// Escalated is set when the stage went on without an acknowledgement
+	// (timeout) or with a failed one.
+	Escalated bool `json:"escalated,omitempty"`
+}
+
+// RestoreState is the progress of an automatic restore.
+type RestoreState struct {
+	Episode   string    `json:"episode"`
+	StartedAt time.Time `json:"started_at"`
+	// NextStage counts the shed's stages already restored, from the last.
+	NextStage int         `json:"next_stage"`
+	StageAt   []time.Time `json:"stage_at,omitempty"`
+	// Done maps each load handled to "on" (verified) or "failed".
+	Done   map[string]string `json:"done,omitempty"`
+	Ended  time.Time         `json:"ended,omitzero"`
+	Result string            `json:"result,omitempty"`
 }
 
 // Arming records who armed (or inhibited) a policy, why and until when.
@@ -58,6 +104,24 @@ type Shed struct {
 	// Ended is set once the episode is over: completed or cancelled.
 	Ended  time.Time `json:"ended,omitzero"`
 	Result string    `json:"result,omitempty"`
+	// Drains are the drain commands of the shed's drain stages.
+	Drains []*DrainState `json:"drains,omitempty"`
+	// Carried are loads an earlier shed switched off and nothing switched
+	// on again: found off, they count as this shed's ("off"), so an
+	// automatic restore switches them back on.
+	Carried []string `json:"carried,omitempty"`
+	// Restore is the automatic restore of the loads switched off.
+	Restore *RestoreState `json:"restore,omitempty"`
+}
+
+// drain returns the drain command of a stage, nil if none was sent.
+func (s *Shed) drain(stage int) *DrainState {
+	for _, d := range s.Drains {
+		if d.Stage == stage {
+			return d
+		}
+	}
+	return nil
 }
 
 const stateFile = "state.json"

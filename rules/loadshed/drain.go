@@ -1,0 +1,192 @@
+package loadshed
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/facgw/facgw/internal/alert"
+	"github.com/facgw/facgw/internal/config"
+)
+
+// DrainCommand is the payload of a drain command, published QoS 1 on
+// every broker at <prefix>/<gateway>/loadshed/drain/<policy> when a drain
+// stage comes due. The orchestrator moves work off the listed loads (or
+// the scope) and answers on AckTopic with a DrainAck of the same ID.
+type DrainCommand struct {
+	// ID identifies the command; acknowledgements carry it back. It is
+	// stable over gateway restarts: a command is sent once per stage of
+	// a shed episode.
+	ID      string `json:"id"`
+	Site    string `json:"site"`
+	Gateway string `json:"gateway"`
+	Policy  string `json:"policy"`
+	Episode string `json:"episode"`
+	// Stage is the stage's number, 1-based as in the plan.
+	Stage int    `json:"stage"`
+	Scope string `json:"scope"`
+	// Loads are the loads this stage switches off once drained (or at
+	// the deadline); empty when the stage only drains.
+	Loads []PlanLoad `json:"loads"`
+	Sent  time.Time  `json:"sent"`
+	// Deadline is when the gateway stops waiting and escalates.
+	Deadline time.Time `json:"deadline"`
+	AckTopic string    `json:"ack_topic,omitempty"`
+}
+
+// DrainAck is the orchestrator's answer to a drain command.
+type DrainAck struct {
+	ID string `json:"id"`
+	// Status is AckAccepted (received, draining: the gateway keeps
+	// waiting), AckDrained (done: the stage goes on at once) or AckFailed
+	// (cannot drain: the gateway escalates at once).
+	Status  string `json:"status"`
+	By      string `json:"by,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// Acknowledgement statuses.
+const (
+	AckAccepted = "accepted"
+	AckDrained  = "drained"
+	AckFailed   = "failed"
+)
+
+// ErrUnknownCommand is returned by Ack for an id no drain in progress
+// has: a late answer to a finished stage, or someone else's.
+var ErrUnknownCommand = errors.New("loadshed: no drain command in progress with this id")
+
+// drained sends the stage's drain command if it has not been sent and
+// reports whether the stage may go on: acknowledged as drained, or
+// escalated (failed acknowledgement, or none by the deadline).
+func (c *Controller) drained(p *policy, s *Shed, t *trigger, now time.Time) bool {
+	idx := s.NextStage
+	st := &p.cfg.Stages[idx]
+	c.mu.Lock()
+	d := s.drain(idx)
+	var cp DrainState
+	if d != nil {
+		cp = *d
+	}
+	c.mu.Unlock()
+	if d == nil {
+		c.sendDrain(p, s, idx, st, t, now)
+		return false
+	}
+	switch {
+	case cp.Escalated || cp.AckStatus == AckDrained:
+		return true
+	case cp.AckStatus == AckFailed:
+		c.escalate(p, s, d, now, fmt.Sprintf("the orchestrator (%s) could not drain: %s", cp.AckBy, cp.AckMessage))
+		return true
+	case now.Before(cp.Deadline):
+		return false
+	}
+	c.escalate(p, s, d, now, fmt.Sprintf("no acknowledgement within %s", cp.Deadline.Sub(cp.SentAt)))
+	return true
+}
+
+// sendDrain records the drain command durably, then publishes it. A
+// command whose publishing fails is not sent again: the deadline
+// escalates, as it would for a lost command.
+func (c *Controller) sendDrain(p *policy, s *Shed, idx int, st *config.ShedStage, t *trigger, now time.Time) {
+	name := p.cfg.Name
+	d := &DrainState{ID: fmt.Sprintf("%s-%s-%d", name, s.Episode, idx+1), Stage: idx, Scope: st.Drain.Scope,
+		SentAt: now, Deadline: now.Add(st.Drain.Timeout)}
+	cmd := &DrainCommand{ID: d.ID, Site: c.opts.Site, Gateway: c.opts.Gateway, Policy: name, Episode: s.Episode, Stage: idx + 1,
+		Scope: d.Scope, Loads: []PlanLoad{}, Sent: now, Deadline: d.Deadline}
+	if c.opts.AckTopic != "" {
+		cmd.AckTopic = c.opts.AckTopic + "/" + name
+	}
+	if plan := Plan(c.cfg, p.cfg); idx < len(plan) && plan[idx].Loads != nil {
+		cmd.Loads = plan[idx].Loads
+	}
+	c.mu.Lock()
+	s.Drains = append(s.Drains, d)
+	c.saveLocked()
+	c.mu.Unlock()
+	st1 := idx
+	c.record(Record{Time: now, Policy: name, Episode: s.Episode, Event: EventDrain, Stage: &st1, Inputs: t.in.Values, Drain: cmd,
+		Reason: fmt.Sprintf("stage %d: drain command %s for %q; waiting for the orchestrator's acknowledgement until %s", idx+1, d.ID, d.Scope, d.Deadline.Format(time.RFC3339))})
+	b, err := json.Marshal(cmd)
+	if err == nil {
+		if c.opts.Publish == nil {
+			err = errors.New("no MQTT brokers to publish on")
+		} else {
+			err = c.opts.Publish("drain/"+name, b)
+		}
+	}
+	if err != nil {
+		c.log.Error("loadshed: drain command not published; the stage escalates at its deadline", "policy", name, "id", d.ID, "err", err)
+	}
+}
+
+// escalate records that a drain stage goes on without the orchestrator.
+func (c *Controller) escalate(p *policy, s *Shed, d *DrainState, now time.Time, why string) {
+	c.mu.Lock()
+	d.Escalated = true
+	stage := d.Stage
+	id := d.ID
+	c.saveLocked()
+	c.mu.Unlock()
+	c.record(Record{Time: now, Policy: p.cfg.Name, Episode: s.Episode, Event: EventDrainEscalated, Stage: &stage,
+		Reason: fmt.Sprintf("drain %s: %s: escalating, stage %d goes on", id, why, stage+1)})
+	c.raise(p, "drain-escalated", s.Episode, alert.Major, now, nil,
+		fmt.Sprintf("load shed %s: drain %s not acknowledged (%s); escalated to the next stage", p.cfg.Name, id, why))
+}
+
+// Ack takes an acknowledgement of a drain command (the payload of a
+// message on the acknowledgement topic); via names the broker it came
+// through. The first acknowledgement of each status counts, from any
+// broker; repeats are ignored (nil). An id no drain in progress has is
+// ErrUnknownCommand, a malformed payload ErrInvalid.
+func (c *Controller) Ack(payload []byte, via string) error {
+	var a DrainAck
+	if err := json.Unmarshal(payload, &a); err != nil {
+		return fmt.Errorf("%w: drain acknowledgement: %v", ErrInvalid, err)
+	}
+	if a.ID == "" {
+		return fmt.Errorf("%w: drain acknowledgement without id", ErrInvalid)
+	}
+	if !slices.Contains([]string{AckAccepted, AckDrained, AckFailed}, a.Status) {
+		return fmt.Errorf("%w: drain acknowledgement %s: status %q, want accepted, drained or failed", ErrInvalid, a.ID, a.Status)
+	}
+	now := c.now().UTC()
+	c.mu.Lock()
+	var (
+		d   *DrainState
+		pol string
+		ep  string
+	)
+	for _, p := range c.pols {
+		if s := c.state(p.cfg.Name).Shed; s != nil && s.Ended.IsZero() {
+			for _, x := range s.Drains {
+				if x.ID == a.ID {
+					d, pol, ep = x, p.cfg.Name, s.Episode
+				}
+			}
+		}
+	}
+	if d == nil {
+		c.mu.Unlock()
+		return fmt.Errorf("%w: %q", ErrUnknownCommand, a.ID)
+	}
+	final := d.AckStatus == AckDrained || d.AckStatus == AckFailed
+	if final || d.AckStatus == a.Status || d.Escalated {
+		c.mu.Unlock()
+		return nil // a repeat, or from the other broker, or too late
+	}
+	d.AckStatus, d.AckBy, d.AckMessage, d.AckVia = a.Status, a.By, a.Message, via
+	if a.Status != AckAccepted {
+		d.AckedAt = now
+	}
+	stage := d.Stage
+	c.saveLocked()
+	c.mu.Unlock()
+	c.record(Record{Time: now, Policy: pol, Episode: ep, Event: EventDrainAck, Stage: &stage, Operator: a.By, Ack: &a,
+		Reason: fmt.Sprintf("drain %s acknowledged %s by %s via %s: %s", a.ID, a.Status, a.By, via, a.Message)})
+	c.poke()
+	return nil
+}
