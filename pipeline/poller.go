@@ -8,6 +8,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"hash/fnv"
 	"sync"
 	"time"
@@ -52,20 +53,40 @@ type Stats struct {
 
 // Poller runs schedules, one goroutine each, and hands every poll's points
 // to a sink. A hung device occupies only its own goroutines: the others
-// keep their cadence.
+// keep their cadence. Schedules can be added and removed while it runs (a
+// configuration reload); the goroutines of the schedules left alone are
+// never touched, so their cadence has no gap.
 type Poller struct {
 	sink func([]point.Point, time.Duration)
 
-	mu    sync.Mutex
-	stats map[string]*Stats
-	kicks map[string][]chan struct{} // device -> one per schedule
+	mu      sync.Mutex
+	stats   map[string]*Stats
+	kicks   map[string][]chan struct{} // device -> one per schedule
+	running map[string][]*running      // device -> its running schedules
+	// ctx and wg are those of Run, set while it runs; pending holds the
+	// schedules added before Run started. stopped is set once Run's ctx has
+	// ended, after which nothing more is started.
+	ctx     context.Context
+	wg      sync.WaitGroup
+	pending []Schedule
+	stopped bool
 }
+
+// running is one started schedule: cancelling it ends its goroutine,
+// which closes done once its last poll has returned.
+type running struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// ErrPollerStopped is returned by Add once Run has returned.
+var ErrPollerStopped = errors.New("pipeline: poller stopped")
 
 // NewPoller returns a poller that calls sink with each poll's points and
 // the schedule's interval. sink is called from the polling goroutines,
 // concurrently, and must not block for long (Hub.Publish does not).
 func NewPoller(sink func(pts []point.Point, interval time.Duration)) *Poller {
-	return &Poller{sink: sink, stats: map[string]*Stats{}, kicks: map[string][]chan struct{}{}}
+	return &Poller{sink: sink, stats: map[string]*Stats{}, kicks: map[string][]chan struct{}{}, running: map[string][]*running{}}
 }
 
 // Trigger asks every schedule of device to poll now instead of at its next
@@ -87,22 +108,97 @@ func (p *Poller) Trigger(device string) bool {
 // Run polls until ctx ends, then waits for in-flight polls to return.
 // Each schedule starts at an offset within its interval derived from its
 // device and group, so many devices do not all poll at the same instant.
+// Schedules given to Add before Run start with scheds. Run is called once.
 func (p *Poller) Run(ctx context.Context, scheds []Schedule) {
-	var wg sync.WaitGroup
-	for _, s := range scheds {
-		st := &Stats{Device: s.Source.ID(), Group: s.Group, Interval: s.Interval}
-		kick := make(chan struct{}, 1)
-		p.mu.Lock()
-		p.stats[st.Device+"/"+st.Group] = st
-		p.kicks[st.Device] = append(p.kicks[st.Device], kick)
-		p.mu.Unlock()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p.loop(ctx, s, st, kick)
-		}()
+	p.mu.Lock()
+	p.ctx = ctx
+	for _, s := range append(p.pending, scheds...) {
+		p.startLocked(s)
 	}
-	wg.Wait()
+	p.pending = nil
+	p.mu.Unlock()
+	<-ctx.Done()
+	// Under the lock so that no Add can call wg.Add once Wait has begun.
+	p.mu.Lock()
+	p.stopped = true
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// Add starts schedules. Before Run they wait for it; while it runs they
+// start at once (at their spread offset, like the others). Adding a
+// device's schedules while it still has some is allowed (a device whose
+// groups grew); the caller removes first to replace them. It returns
+// ErrPollerStopped once Run's context has ended.
+func (p *Poller) Add(scheds ...Schedule) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return ErrPollerStopped
+	}
+	if p.ctx == nil {
+		p.pending = append(p.pending, scheds...)
+		return nil
+	}
+	for _, s := range scheds {
+		p.startLocked(s)
+	}
+	return nil
+}
+
+// Remove stops every schedule of device and waits until their goroutines
+// have returned: an in-flight poll is cancelled and its points are
+// dropped, so once Remove returns nothing polls the device's source any
+// more and it may be closed. Its statistics go too. It returns how many
+// schedules were stopped.
+func (p *Poller) Remove(device string) int {
+	p.mu.Lock()
+	rs := p.running[device]
+	delete(p.running, device)
+	delete(p.kicks, device)
+	for k, st := range p.stats {
+		if st.Device == device {
+			delete(p.stats, k)
+		}
+	}
+	n := 0
+	if p.ctx == nil {
+		// Not started yet: drop the pending ones.
+		kept := p.pending[:0]
+		for _, s := range p.pending {
+			if s.Source.ID() == device {
+				n++
+				continue
+			}
+			kept = append(kept, s)
+		}
+		p.pending = kept
+	}
+	p.mu.Unlock()
+	for _, r := range rs {
+		r.cancel()
+		<-r.done
+	}
+	return n + len(rs)
+}
+
+// startLocked starts one schedule's goroutine; p.mu is held and Run's ctx
+// is set.
+func (p *Poller) startLocked(s Schedule) {
+	st := &Stats{Device: s.Source.ID(), Group: s.Group, Interval: s.Interval}
+	kick := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(p.ctx)
+	r := &running{cancel: cancel, done: make(chan struct{})}
+	p.stats[st.Device+"/"+st.Group] = st
+	p.kicks[st.Device] = append(p.kicks[st.Device], kick)
+	p.running[st.Device] = append(p.running[st.Device], r)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer close(r.done)
+		defer cancel()
+		p.loop(ctx, s, st, kick)
+	}()
 }
 
 // spreadSlots is how many start slots an interval is divided into.

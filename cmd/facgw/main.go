@@ -27,6 +27,7 @@ import (
 	"github.com/facgw/facgw/internal/demo"
 	"github.com/facgw/facgw/internal/gateway"
 	"github.com/facgw/facgw/internal/sdnotify"
+	"golang.org/x/sys/unix"
 )
 
 // version is set by the build (-ldflags "-X main.version=...").
@@ -154,6 +155,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP reloads the configuration (systemctl reload). Caught from
+	// here on, so an early one cannot kill the process; it is acted on
+	// once the gateway runs.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	var di *demo.Info
 	if *demoFlag {
 		if di, err = demo.Start(ctx, cfg, *facility, log, demo.Options{}); err != nil {
@@ -172,6 +179,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	gw.SetLoader(func() (*config.Config, *profiles.Registry, error) {
+		next, nreg, err := loadConfig(*file)
+		if err == nil && di != nil {
+			pointAtDemo(next, cfg, di)
+		}
+		return next, nreg, err
+	})
 	err = gw.Run(ctx, func() {
 		fmt.Fprintf(stdout, "\nfacgw %s: site %s, gateway %s\n", version, cfg.Site, cfg.Gateway)
 		fmt.Fprintf(stdout, "  dashboard:      http://%s/\n", gw.HTTPAddr())
@@ -199,6 +213,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			<-ctx.Done()
 			_ = sdnotify.Notify("STOPPING=1")
 		}()
+		go reloadOnHUP(ctx, hup, gw, log)
 		if iv := sdnotify.WatchdogInterval(); iv > 0 {
 			go func() {
 				if err := sdnotify.Watchdog(ctx, iv, gw.Hub().Heartbeat); err != nil {
@@ -212,4 +227,49 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// reloadOnHUP reloads the configuration on each SIGHUP until ctx ends,
+// telling systemd (Type=notify) with RELOADING=1 and the monotonic time,
+// then READY=1 once done, as sd_notify(3) asks. A refused configuration
+// is logged by the gateway and shown in /api/v1/state; the old one keeps
+// running, so the service is ready again either way.
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, gw *gateway.Gateway, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		var ts unix.Timespec
+		state := "RELOADING=1"
+		if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err == nil {
+			state += fmt.Sprintf("\nMONOTONIC_USEC=%d", ts.Nano()/1000)
+		}
+		if err := sdnotify.Notify(state); err != nil {
+			log.Warn("sd_notify", "err", err)
+		}
+		status := "STATUS=configuration reloaded"
+		if _, err := gw.ReloadConfig(); err != nil {
+			status = "STATUS=configuration reload refused; the previous configuration runs (see /api/v1/state)"
+		}
+		if err := sdnotify.Notify("READY=1\n" + status); err != nil {
+			log.Warn("sd_notify", "err", err)
+		}
+	}
+}
+
+// pointAtDemo points a reloaded demo config where the running demo
+// points: its devices at their simulated twins and its brokers, traps and
+// alert paths at the demo's own (changes to those sections in the file
+// wait for a restart in demo mode).
+func pointAtDemo(next, running *config.Config, di *demo.Info) {
+	addrs := di.Sim.Addrs()
+	for i := range next.Devices {
+		d := &next.Devices[i]
+		if a, ok := addrs[d.ID]; ok && (d.Transport == config.TransportTCP || d.Transport == config.TransportSNMP) {
+			d.Address = a
+		}
+	}
+	next.MQTT, next.Traps, next.Alerting = running.MQTT, running.Traps, running.Alerting
 }

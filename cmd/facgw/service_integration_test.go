@@ -50,7 +50,7 @@ func TestServiceUnitVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Type=notify", "WatchdogSec=", "Restart=always", "StateDirectory=facgw", "ConfigurationDirectory=facgw",
+	for _, want := range []string{"Type=notify", "ExecReload=/bin/kill -HUP $MAINPID", "WatchdogSec=", "Restart=always", "StateDirectory=facgw", "ConfigurationDirectory=facgw",
 		"ProtectSystem=strict", "NoNewPrivileges=yes", "PrivateTmp=yes", "SupplementaryGroups=dialout", "User=facgw"} {
 		if !strings.Contains(string(unit), want) {
 			t.Errorf("unit lacks %s", want)

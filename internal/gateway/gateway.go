@@ -20,7 +20,6 @@ import (
 	"github.com/facgw/facgw/drivers/snmp/trap"
 	profiles "github.com/facgw/facgw/firmware-profiles"
 	"github.com/facgw/facgw/internal/config"
-	"github.com/facgw/facgw/internal/metrics"
 	"github.com/facgw/facgw/internal/web"
 	"github.com/facgw/facgw/internal/web/auth"
 	"github.com/facgw/facgw/pipeline"
@@ -43,7 +42,7 @@ type Gateway struct {
 	version string
 	pub     *publishing
 	alerts  *alerting
-	auth    *auth.Authenticator
+	auth    *authSwitch // the current authenticator; a reload swaps it
 	tls     *tls.Config // nil: plain HTTP
 	traps   *trap.Listener
 	events  events
@@ -58,8 +57,11 @@ type Gateway struct {
 	demo        web.Demo
 	loadshed    *loadshed.Controller // nil without a loadshed section
 
+	// mu guards httpAddr, and devices, scheds and conns once Run has
+	// started (a reload swaps them; see deviceList).
 	mu       sync.Mutex
 	httpAddr string
+	rl       reloadState
 }
 
 type device struct {
@@ -93,7 +95,7 @@ func New(cfg *config.Config, reg *profiles.Registry, opts Options) (*Gateway, er
 	if err != nil {
 		return nil, fmt.Errorf("gateway: http: %w", err)
 	}
-	g.auth = authn
+	g.auth = newAuthSwitch(authn)
 	if t := cfg.HTTP.TLS; t != nil {
 		if g.tls, err = auth.LoadTLS(t.CertFile, t.KeyFile); err != nil {
 			return nil, fmt.Errorf("gateway: http: %w", err)
@@ -161,7 +163,7 @@ func (g *Gateway) Run(ctx context.Context, ready func()) error {
 	g.httpAddr = ln.Addr().String()
 	g.mu.Unlock()
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", g.auth.Require(auth.Viewer, metrics.New(g.metricsSnapshot, g.log).Handler()))
+	mux.Handle("GET /metrics", g.auth.Require(auth.Viewer, g.metricsHandler()))
 	mux.Handle("/", web.Handler(g, web.Options{
 		Alerting: g.alerts,
 		Require: func(role string, h http.Handler) http.Handler {
@@ -235,10 +237,12 @@ func (g *Gateway) Run(ctx context.Context, ready func()) error {
 	if g.traps != nil {
 		_ = g.traps.Close()
 	}
-	for _, c := range g.conns {
+	g.stopReloads()
+	devices, _, conns := g.snapshotDevices()
+	for _, c := range conns {
 		_ = c.Close()
 	}
-	for _, d := range g.devices {
+	for _, d := range devices {
 		if c, ok := d.drv.(interface{ Close() error }); ok {
 			_ = c.Close()
 		}
@@ -258,8 +262,9 @@ func (g *Gateway) sweepPeriod() time.Duration {
 
 // Devices implements web.Source.
 func (g *Gateway) Devices() []web.DeviceInfo {
-	out := make([]web.DeviceInfo, 0, len(g.devices))
-	for _, d := range g.devices {
+	devices := g.deviceList()
+	out := make([]web.DeviceInfo, 0, len(devices))
+	for _, d := range devices {
 		info := web.DeviceInfo{ID: d.cfg.ID, Profile: d.cfg.Profile, Transport: d.cfg.Transport, Address: d.cfg.Address, Unit: int(d.cfg.Unit), Labels: d.cfg.Labels}
 		if d.cfg.Transport == "modbus-rtu" {
 			info.Address = d.cfg.Serial.Port

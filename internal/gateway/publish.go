@@ -111,7 +111,7 @@ func (g *Gateway) sinkError(name string, err error) {
 // classOf returns a device's profile class ("ups", "battery", ...), the
 // measurement its history is written under; "device" until identified.
 func (g *Gateway) classOf(id string) string {
-	for _, d := range g.devices {
+	for _, d := range g.deviceList() {
 		if d.cfg.ID == id {
 			if r := d.drv.Resolved(); r != nil {
 				return r.Profile.Class

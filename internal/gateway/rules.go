@@ -36,7 +36,7 @@ func (g *Gateway) buildRules() error {
 	}
 	a.engine = e
 	g.hub.AddSink("rules", func(pts []point.Point) error {
-		a.feed(g.devices, pts)
+		a.feed(g.deviceList(), pts)
 		return nil
 	}, g.sinkError)
 	return nil

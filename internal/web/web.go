@@ -132,6 +132,7 @@ func Handler(src Source, opts Options) http.Handler {
 		st.SetHistory(opts.History)
 	}
 	deviceRoutes(mux, src, opts)
+	reloadRoutes(mux, src, opts)
 	stream := newStreamHub(src, opts)
 	mux.Handle("GET /api/v1/stream", opts.require(RoleViewer, http.HandlerFunc(stream.serveStream)))
 	if opts.Demo != nil {
@@ -202,6 +203,9 @@ type StateDoc struct {
 	// Destinations are the MQTT brokers and the history sink, with their
 	// outboxes.
 	Destinations []Destination `json:"destinations"`
+	// Reload is the last configuration reload (see Reloader); absent
+	// before the first or when the Source cannot reload.
+	Reload any `json:"reload,omitempty"`
 }
 
 // DeviceDoc is one device with its points and poll statistics.
@@ -235,7 +239,7 @@ func (p PointDoc) MarshalJSON() ([]byte, error) {
 
 func snapshot(src Source, now time.Time) StateDoc {
 	site, gw := src.Site()
-	doc := StateDoc{Site: site, Gateway: gw, Started: src.Started().UTC(), Now: now.UTC(), Destinations: src.Destinations()}
+	doc := StateDoc{Site: site, Gateway: gw, Started: src.Started().UTC(), Now: now.UTC(), Destinations: src.Destinations(), Reload: reloadStatus(src)}
 	if doc.Destinations == nil {
 		doc.Destinations = []Destination{}
 	}
