@@ -55,6 +55,11 @@ type Sequencer struct {
 	dir     string
 	log     *slog.Logger
 	unclean bool // opened after an unclean shutdown
+	// floor is set when a state file was unreadable: every seq issued
+	// before is below it (the open time in microseconds since 1970, far
+	// above any count of polls), so devices whose counters were lost
+	// continue above it rather than from 1.
+	floor uint64
 
 	mu       sync.Mutex
 	counters map[string]uint64 // last seq issued per device
@@ -84,13 +89,26 @@ type Issued struct {
 	PrevSeq uint64
 }
 
+// seqVersion is the format version of both state files. Files written
+// before versions existed have none (0) and are read as version 1.
+const seqVersion = 1
+
 type seqState struct {
+	Version  int               `json:"version"`
 	Clean    bool              `json:"clean"`
 	Counters map[string]uint64 `json:"counters"`
 }
 
 type reserveState struct {
+	Version  int               `json:"version"`
 	Ceilings map[string]uint64 `json:"ceilings"`
+}
+
+// errNewerVersion is a state file written by a newer facgw.
+type errNewerVersion struct{ version int }
+
+func (e errNewerVersion) Error() string {
+	return fmt.Sprintf("format version %d, newer than this facgw reads (%d)", e.version, seqVersion)
 }
 
 // OpenSequencer loads the state in dir (creating dir if needed), marks it
@@ -115,14 +133,29 @@ func OpenSequencer(dir string, log *slog.Logger) (*Sequencer, error) {
 
 	var st seqState
 	stErr := readJSON(filepath.Join(dir, seqFile), &st)
+	if stErr == nil && st.Version > seqVersion {
+		stErr, st = errNewerVersion{st.Version}, seqState{}
+	}
 	var rs reserveState
 	rsErr := readJSON(filepath.Join(dir, reserveFile), &rs)
-	for _, err := range []error{stErr, rsErr} {
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			// A torn or corrupt file (power loss before the rename
-			// reached the disk): treat the shutdown as unclean.
-			log.Warn("mqtt: sequencer state unreadable, assuming unclean shutdown", "dir", dir, "error", err)
+	if rsErr == nil && rs.Version > seqVersion {
+		rsErr, rs = errNewerVersion{rs.Version}, reserveState{}
+	}
+	for i, err := range []error{stErr, rsErr} {
+		if err == nil || errors.Is(err, fs.ErrNotExist) {
+			continue
 		}
+		// A torn or corrupt file (power loss before the rename reached
+		// the disk) or one of a newer facgw (a downgrade): treat the
+		// shutdown as unclean and number above anything that file can
+		// have issued (see floor). The file is kept, moved aside.
+		name := []string{seqFile, reserveFile}[i]
+		aside := filepath.Join(dir, name+".unreadable-"+time.Now().UTC().Format("20060102T150405Z"))
+		if rerr := os.Rename(filepath.Join(dir, name), aside); rerr != nil {
+			aside = "(not moved: " + rerr.Error() + ")"
+		}
+		log.Error("mqtt: sequencer state unreadable; numbering continues above any seq it can hold, with a restart mark", "file", name, "moved_to", aside, "error", err)
+		s.floor = uint64(time.Now().UnixMicro())
 	}
 	for d, c := range st.Counters {
 		s.counters[d] = c
@@ -132,6 +165,16 @@ func OpenSequencer(dir string, log *slog.Logger) (*Sequencer, error) {
 	}
 	fresh := errors.Is(stErr, fs.ErrNotExist) && errors.Is(rsErr, fs.ErrNotExist)
 	s.unclean = !fresh && (stErr != nil || !st.Clean)
+	if s.floor > 0 {
+		// Devices the surviving file does not name may have issued seqs
+		// too: they restart above the floor on their first Issue.
+		for d := range s.counters {
+			s.ceilings[d] = max(s.ceilings[d], s.floor)
+		}
+		for d := range s.ceilings {
+			s.ceilings[d] = max(s.ceilings[d], s.floor)
+		}
+	}
 
 	if s.unclean {
 		devices := map[string]bool{}
@@ -194,6 +237,11 @@ func (s *Sequencer) Issue(device string) Issued {
 	defer s.mu.Unlock()
 	c := s.counters[device] + 1
 	j, jumped := s.restart[device]
+	if !jumped && s.floor > 0 && c == 1 {
+		// A device first seen after the state was lost: its earlier
+		// seqs are unknown, so it starts above the floor, announced.
+		j, jumped = jump{from: s.floor}, true
+	}
 	if jumped {
 		c = max(c, j.from+1)
 		delete(s.restart, device)
@@ -294,7 +342,7 @@ func (s *Sequencer) writeState(clean, sync bool) error {
 	s.mu.Unlock()
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	return writeJSON(s.dir, seqFile, seqState{Clean: clean, Counters: snap}, sync)
+	return writeJSON(s.dir, seqFile, seqState{Version: seqVersion, Clean: clean, Counters: snap}, sync)
 }
 
 // writeStateLocked is writeState with s.mu already held.
@@ -302,13 +350,13 @@ func (s *Sequencer) writeStateLocked(clean, sync bool) error {
 	s.dirty = false
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	return writeJSON(s.dir, seqFile, seqState{Clean: clean, Counters: s.counters}, sync)
+	return writeJSON(s.dir, seqFile, seqState{Version: seqVersion, Clean: clean, Counters: s.counters}, sync)
 }
 
 // writeReserve writes the ceilings with fsync; s.mu must be held (or s not
 // yet shared).
 func (s *Sequencer) writeReserve() error {
-	return writeJSON(s.dir, reserveFile, reserveState{Ceilings: s.ceilings}, true)
+	return writeJSON(s.dir, reserveFile, reserveState{Version: seqVersion, Ceilings: s.ceilings}, true)
 }
 
 func readJSON(path string, v any) error {

@@ -230,3 +230,63 @@ func TestSequencerHelperProcess(t *testing.T) {
 		}
 	}
 }
+
+// TestSequencerUnreadableStateIsKeptAndNumbersStayUnique: state files a
+// newer facgw wrote (a downgrade) or that are garbage are moved aside, not
+// deleted, and every device, known or not, continues above anything they
+// can have issued, with a restart mark.
+func TestSequencerUnreadableStateIsKeptAndNumbersStayUnique(t *testing.T) {
+	tests := []struct {
+		name          string
+		state, reserv string
+	}{
+		{"newer version of both", `{"version":2,"clean":true,"counters":{"ups-a":50000}}`, `{"version":2,"ceilings":{"ups-a":60000}}`},
+		{"garbage in both", `{"clean":tr`, `not json`},
+		{"newer seq.json, reservation readable", `{"version":9,"clean":true,"counters":{"ups-a":50000}}`, `{"version":1,"ceilings":{"ups-a":30000}}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, seqFile), []byte(tt.state), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, reserveFile), []byte(tt.reserv), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			s := openSeq(t, dir)
+			defer s.Close()
+			for _, dev := range []string{"ups-a", "never-seen-before"} {
+				// 50000 is the highest seq any of these files can have
+				// issued for ups-a; the other device's are unknown.
+				if is := s.Issue(dev); is.Seq <= 50000 || !is.Restart {
+					t.Errorf("%s: got %+v, want a seq above anything issued before, with restart", dev, is)
+				}
+			}
+			aside, _ := filepath.Glob(filepath.Join(dir, "*.unreadable-*"))
+			if len(aside) == 0 {
+				t.Errorf("got no file moved aside, want the unreadable one kept")
+			}
+			for _, f := range aside {
+				if b, err := os.ReadFile(f); err != nil || (string(b) != tt.state && string(b) != tt.reserv) {
+					t.Errorf("%s: got %q, %v; want the original content", f, b, err)
+				}
+			}
+		})
+	}
+}
+
+// TestSequencerWritesItsVersion: the state files say which format they are.
+func TestSequencerWritesItsVersion(t *testing.T) {
+	dir := t.TempDir()
+	s := openSeq(t, dir)
+	s.Next("ups-a")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{seqFile, reserveFile} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil || !strings.Contains(string(b), `"version":1`) {
+			t.Errorf("%s: got %s, %v; want version 1", f, b, err)
+		}
+	}
+}
