@@ -13,15 +13,19 @@ package main
 
 import (
 	"cmp"
+	"compress/gzip"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/goreleaser/nfpm/v2"
 	_ "github.com/goreleaser/nfpm/v2/deb" // registers the "deb" packager
@@ -38,10 +42,14 @@ type options struct {
 }
 
 const (
-	homepage    = "https://github.com/facgw/facgw"
-	maintainer  = "facgw developers"
-	license     = "Apache-2.0" // the repository has no LICENSE file saying otherwise
-	description = `datacenter facility telemetry gateway
+	homepage   = "https://github.com/facgw/facgw"
+	maintainer = "facgw developers"
+	// maintainerEmail: Debian's changelog format needs an address and the
+	// project has none yet; .invalid (RFC 2606) says so plainly. Bugs go
+	// to the homepage's issues.
+	maintainerEmail = "maintainers@facgw.invalid"
+	license         = "Apache-2.0" // deploy/debian/copyright
+	description     = `datacenter facility telemetry gateway
  facgw polls facility equipment (UPSes, battery management systems, CRAC
  units, PDUs, fire panels, switches) over Modbus TCP/RTU and SNMP, receives
  SNMP traps, and publishes the readings to MQTT brokers and InfluxDB, with
@@ -143,6 +151,13 @@ func build(o options) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	changelog, err := writeChangelog(version)
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(changelog)
+	contents = append(contents, &files.Content{Source: changelog, Destination: "/usr/share/doc/facgw/changelog.Debian.gz",
+		FileInfo: &files.ContentFileInfo{Owner: "root", Group: "root", Mode: 0o644}})
 	scripts := filepath.Join(root, "deploy", "debian")
 	for _, s := range []string{"postinst", "prerm", "postrm"} {
 		if _, err := os.Stat(filepath.Join(scripts, s)); err != nil {
@@ -158,7 +173,7 @@ func build(o options) (string, error) {
 		VersionSchema: "none", // debVersion already made it a Debian version
 		Section:       "net",
 		Priority:      "optional",
-		Maintainer:    maintainer,
+		Maintainer:    maintainer + " <" + maintainerEmail + ">",
 		Description:   description,
 		Homepage:      homepage,
 		License:       license,
@@ -212,6 +227,40 @@ func build(o options) (string, error) {
 	return path, nil
 }
 
+// writeChangelog writes a gzipped Debian changelog entry for version to a
+// temp file and returns its path. The history itself is the git log; the
+// entry dates from SOURCE_DATE_EPOCH when set, so a rebuild is identical.
+func writeChangelog(version string) (string, error) {
+	when := time.Now().UTC()
+	if e := os.Getenv("SOURCE_DATE_EPOCH"); e != "" {
+		sec, err := strconv.ParseInt(e, 10, 64)
+		if err != nil {
+			return "", fmt.Errorf("SOURCE_DATE_EPOCH %q: %w", e, err)
+		}
+		when = time.Unix(sec, 0).UTC()
+	}
+	text := fmt.Sprintf("facgw (%s) unstable; urgency=medium\n\n  * Built from the facgw repository; the changes are its git history\n    (%s).\n\n -- %s <%s>  %s\n",
+		version, homepage, maintainer, maintainerEmail, when.Format(time.RFC1123Z))
+	f, err := os.CreateTemp("", "facgw-changelog-*.gz")
+	if err != nil {
+		return "", err
+	}
+	zw, _ := gzip.NewWriterLevel(f, gzip.BestCompression)
+	zw.ModTime = when
+	_, err = io.WriteString(zw, text)
+	if cerr := zw.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
 // packageContents lists the files of the package, sources as absolute paths.
 func packageContents(root, bin string) (files.Contents, error) {
 	file := func(src, dst string, mode os.FileMode) *files.Content {
@@ -232,6 +281,7 @@ func packageContents(root, bin string) (files.Contents, error) {
 			FileInfo: &files.ContentFileInfo{Owner: "root", Group: "root", Mode: 0o644},
 		},
 		file(filepath.Join(root, "README.md"), "/usr/share/doc/facgw/README.md", 0o644),
+		file(filepath.Join(root, "deploy", "debian", "copyright"), "/usr/share/doc/facgw/copyright", 0o644),
 	}
 
 	docs, err := glob(root, "docs/*.md")
