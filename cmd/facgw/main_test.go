@@ -246,3 +246,35 @@ tests:
 		})
 	}
 }
+
+// TestLoadshedDocExampleParses checks the loadshed section of
+// docs/loadshed.md against the demo's devices: the documented example must
+// pass facgw check.
+func TestLoadshedDocExampleParses(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/loadshed.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(doc), "```yaml\nloadshed:")
+	if !ok {
+		t.Fatal("docs/loadshed.md has no loadshed example")
+	}
+	block, _, _ = strings.Cut(block, "```")
+	demo, err := os.ReadFile("../../deploy/demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _, _ := strings.Cut(string(demo), "\nloadshed:")
+	t.Setenv("PDU_WRITE_COMMUNITY", "private")
+	reg, err := profiles.Shipped()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse("../../deploy/demo-with-docs-loadshed.yaml", []byte(base+"\nloadshed:"+block), reg)
+	if err != nil {
+		t.Fatalf("docs/loadshed.md example: %v", err)
+	}
+	if cfg.Loadshed == nil || len(cfg.Loadshed.Policies) == 0 {
+		t.Errorf("got no load-shed policies from the example")
+	}
+}

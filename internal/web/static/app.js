@@ -25,6 +25,8 @@ const state = {
   alerts: null,
   paths: null,
   demo: null,
+  loadshed: null, // the last GET /api/v1/loadshed
+  loadshedErr: null,
   offset: 0, // server clock minus browser clock, ms
   selected: "",
   activity: [],
@@ -50,6 +52,7 @@ function timeEl(iso, cls = "age") {
 }
 function tickAges() {
   for (const t of document.querySelectorAll("time[data-ms]")) t.textContent = ago(Number(t.dataset.ms));
+  for (const t of document.querySelectorAll("time.until")) t.textContent = untilText(t.getAttribute("datetime"));
 }
 
 // ---- values ----
@@ -64,6 +67,8 @@ function fmtValue(p, short = false) {
     return `bad (${short ? r.split(" (")[0] : r})`;
   }
   if (p.quality === "stale") return "stale";
+  // A quality this page does not know is not a reading of now either.
+  if (p.quality !== "good") return p.quality ? String(p.quality) : "no quality";
   const v = p.value;
   if (v === null || v === undefined) return "—";
   if (typeof v === "boolean") return v ? "yes" : "no";
@@ -164,6 +169,12 @@ function renderOverview() {
       el("div", { class: "cards" }, devs.map(card))));
   }
   $("groups").replaceChildren(...out);
+  renderCounts();
+}
+
+// renderCounts is the health summary above the cards; live updates change
+// it as much as the cards.
+function renderCounts() {
   const all = [...state.devices.values()];
   const n = h => all.filter(d => d.health === h).length;
   $("counts").textContent = `${all.length} devices · ${n("good")} good · ${n("degraded")} degraded · ${n("bad")} bad · ${n("unknown")} unknown`;
@@ -185,6 +196,7 @@ function applyPoints(ev) {
     if (old) old.replaceWith(card(d));
     if (state.selected === u.id) renderDetailPoints();
   }
+  renderCounts();
 }
 
 // ---- device detail ----
@@ -256,9 +268,12 @@ function renderAlerts() {
   if (active.length === 0) $("alert-list").replaceChildren(el("li", { class: "none" }, "No active alerts."));
   $("pending-list").replaceChildren(...(doc.pending || []).map(p => el("li", { class: `sev-${p.severity}` },
     el("span", { class: "sev" }, p.severity), ` ${p.rule} on ${p.instance} · holding since `, timeEl(p.since))));
-  $("silence-list").replaceChildren(...(doc.silences || []).map(s => el("li", { class: "silence", "data-silence": s.id },
-    `${[s.rule, s.device, s.group, s.class].filter(Boolean).join(" ")} up to ${s.severity}, by ${s.by}: ${s.reason} · until ${new Date(s.until).toLocaleTimeString()} `,
-    el("button", { type: "button", class: "unsilence", disabled: !can("operator"), onclick: () => unsilence(s.id) }, "Unsilence"))));
+  const sil = doc.silences || [];
+  $("silence-list").replaceChildren(...sil.map(s => el("li", { class: "silence", "data-silence": s.id },
+    el("div", {}, el("b", {}, [s.rule, s.device, s.group, s.class].filter(Boolean).join(" · ")), ` up to ${s.severity}`),
+    el("div", { class: "hint" }, `by ${s.by}: ${s.reason} · until ${new Date(s.until).toLocaleTimeString()}`),
+    el("button", { type: "button", class: "unsilence", disabled: !can("operator"), title: can("operator") ? "" : "needs the operator role: log in", onclick: () => unsilence(s.id) }, "Unsilence"))));
+  if (sil.length === 0) $("silence-list").replaceChildren(el("li", { class: "none" }, "No silences."));
   const crit = active.filter(a => a.severity === "critical" && a.state === "firing");
   const b = $("banner-critical");
   b.hidden = crit.length === 0;
@@ -269,42 +284,91 @@ function renderAlerts() {
 
 function alertItem(a) {
   const acked = a.ack ? el("div", { class: "ack" }, `acknowledged by ${a.ack.by} `, timeEl(a.ack.at), a.ack.comment ? `: ${a.ack.comment}` : "") : null;
-  const silenced = a.silence ? el("div", { class: "silenced" }, `silenced by ${a.silence.by} until ${new Date(a.silence.until).toLocaleTimeString()}: ${a.silence.reason}`) : null;
   const op = can("operator");
   const why = op ? "" : "needs the operator role: log in";
-  const form = el("form", { class: "silence-form", hidden: true, onsubmit: e => { e.preventDefault(); silence(a, e.target); } },
-    el("select", { name: "duration" }, ["30m", "1h", "2h", "4h", "8h"].map(d => el("option", { value: d }, d))),
-    el("input", { name: "reason", placeholder: "reason (required)", required: true }),
-    el("button", { type: "submit" }, "Silence"));
-  return el("li", { class: `alert sev-${a.severity} st-${a.state}${a.ack ? " acked" : ""}`, "data-alert": a.id, "data-rule": a.rule },
+  const silenced = a.silence ? el("div", { class: "silenced" }, `silenced by ${a.silence.by} until ${new Date(a.silence.until).toLocaleTimeString()}: ${a.silence.reason} `,
+    el("button", { type: "button", class: "unsilence", disabled: !op, title: why, onclick: () => unsilence(a.silence.id) }, "Unsilence")) : null;
+  return el("li", { class: `alert sev-${a.severity} st-${a.state}${a.ack ? " acked" : ""}${a.silence ? " silenced" : ""}`, "data-alert": a.id, "data-rule": a.rule, "data-instance": a.device || a.group || "" },
     el("div", { class: "head" }, el("span", { class: "sev" }, a.severity), el("span", { class: "rule" }, a.rule), " ", el("span", { class: "inst" }, a.device || a.group || "")),
     el("div", { class: "summary" }, a.summary || ""),
     el("div", { class: "when" }, `${a.state}${a.supervision_lost ? " (supervision lost)" : ""} since `, timeEl(a.fired_at || a.active_at)),
     acked, silenced,
     el("div", { class: "actions" },
-      a.ack ? null : el("button", { type: "button", class: "ack-btn", disabled: !op, title: why, onclick: () => ack(a.id) }, "Acknowledge"),
-      el("button", { type: "button", class: "silence-btn", disabled: !op, title: why, onclick: e => { form.hidden = !form.hidden; } }, "Silence…")),
-    form);
+      a.ack ? null : el("button", { type: "button", class: "ack-btn", disabled: !op, title: why, onclick: () => openAck(a) }, "Acknowledge…"),
+      a.silence ? null : el("button", { type: "button", class: "silence-btn", disabled: !op, title: why, onclick: () => openSilence(a) }, "Silence…")));
 }
 
 function flash(msg, cls = "err") {
   addActivity(cls, msg);
 }
 
-async function ack(id) {
+// The alert the open ack or silence dialog is about. The dialog keeps it
+// even when the list re-renders under it.
+let dialogAlert = null;
+
+function openAck(a) {
+  dialogAlert = a;
+  $("ack-what").replaceChildren(el("p", { class: `sev-${a.severity}` }, el("span", { class: "sev" }, a.severity), " ", el("b", {}, a.rule), ` on ${a.device || a.group || "?"}`),
+    el("p", { class: "hint" }, a.summary || ""));
+  $("ack-comment").value = "";
+  $("ack-error").textContent = "";
+  $("ack-dialog").showModal();
+  $("ack-comment").focus();
+}
+
+async function confirmAck(e) {
+  e.preventDefault();
+  const a = dialogAlert;
+  if (!a) return;
   try {
-    await api(`api/v1/alerts/${encodeURIComponent(id)}/ack`, { method: "POST", body: { comment: "" } });
-  } catch (e) { flash(`acknowledge failed: ${e.message}`); }
+    await api(`api/v1/alerts/${encodeURIComponent(a.id)}/ack`, { method: "POST", body: { comment: $("ack-comment").value.trim() } });
+    $("ack-dialog").close();
+  } catch (err) { $("ack-error").textContent = `acknowledge failed: ${err.message}`; }
   loadAlerts();
 }
 
-async function silence(a, form) {
-  const body = { rule: a.rule, duration: form.duration.value, reason: form.reason.value };
-  if (a.device) body.device = a.device;
-  if (a.group) body.group = a.group;
+// openSilence prefills the silence dialog with the alert's matchers: its
+// rule and its device or group. Unticking one widens the silence.
+function openSilence(a) {
+  dialogAlert = a;
+  $("silence-dialog-title").textContent = `Silence ${a.rule} on ${a.device || a.group || "?"}`;
+  $("silence-rule").value = a.rule;
+  $("silence-use-rule").checked = true;
+  for (const k of ["device", "group"]) {
+    $(`silence-${k}`).value = a[k] || "";
+    $(`silence-use-${k}`).checked = !!a[k];
+    $(`silence-${k}-row`).hidden = !a[k];
+  }
+  $("silence-duration").value = "1h";
+  $("silence-reason").value = "";
+  $("silence-error").textContent = "";
+  checkSilence();
+  $("silence-dialog").showModal();
+  $("silence-reason").focus();
+}
+
+function silenceBody() {
+  const body = { duration: $("silence-duration").value, reason: $("silence-reason").value.trim() };
+  for (const k of ["rule", "device", "group"]) {
+    const v = $(`silence-${k}`).value.trim();
+    if ($(`silence-use-${k}`).checked && v) body[k] = v;
+  }
+  return body;
+}
+
+// checkSilence enables Silence only with a reason and at least one
+// matcher: the server refuses a silence that would match everything.
+function checkSilence() {
+  const b = silenceBody();
+  $("silence-confirm").disabled = !b.reason || !(b.rule || b.device || b.group);
+}
+
+async function confirmSilence(e) {
+  e.preventDefault();
   try {
-    await api("api/v1/silences", { method: "POST", body });
-  } catch (e) { flash(`silence failed: ${e.message}`); }
+    await api("api/v1/silences", { method: "POST", body: silenceBody() });
+    $("silence-dialog").close();
+  } catch (err) { $("silence-error").textContent = `silence failed: ${err.message}`; }
   loadAlerts();
 }
 
@@ -334,20 +398,189 @@ function renderPaths(ev) {
 
 // ---- load shed ----
 
+// Durations an engineer may arm a policy for; the gateway refuses more
+// than its max_arm (8h unless configured) and says so in the dialog.
+const ARM_DURATIONS = ["30m", "1h", "2h", "4h", "8h"];
+
+// fmtDelay renders a stage's delay (nanoseconds, as the API gives a Go
+// duration).
+function fmtDelay(ns) {
+  const s = Math.round((ns || 0) / 1e9);
+  if (s === 0) return "at once";
+  if (s < 120) return `${s} s after the previous stage`;
+  return `${Math.round(s / 60)} min after the previous stage`;
+}
+
+function loadTarget(l) {
+  return `${l.device} ${l.point}${l.index ? `[${l.index}]` : ""} → ${l.off}`;
+}
+
 async function loadLoadshed() {
-  const body = $("loadshed-body");
   try {
-    const doc = await api("api/v1/loadshed");
-    const policies = doc && (doc.policies || []);
-    if (!policies || policies.length === 0) {
-      body.replaceChildren(el("p", { class: "hint" }, "Load shed: not configured."));
-      return;
-    }
-    body.replaceChildren(el("ul", {}, policies.map(p => el("li", { "data-policy": p.name }, `${p.name}: ${p.armed ? "ARMED" : "disarmed"}`))),
-      el("p", { class: "hint" }, "Arming from the dashboard is not available yet."));
+    state.loadshed = await api("api/v1/loadshed");
+    state.loadshedErr = null;
   } catch (e) {
-    body.replaceChildren(el("p", { class: "hint" }, e.status === 404 ? "Load shed is not available in this build." : `load shed: ${e.message}`));
+    state.loadshed = null;
+    state.loadshedErr = e;
   }
+  renderLoadshed();
+}
+
+function renderLoadshed() {
+  const body = $("loadshed-body");
+  const e = state.loadshedErr;
+  if (e) {
+    body.replaceChildren(el("p", { class: "hint" }, e.status === 404 ? "Load shed is not available in this build." : `load shed: ${e.message}`));
+    return;
+  }
+  const doc = state.loadshed;
+  if (!doc) return;
+  const policies = doc.policies || [];
+  if (policies.length === 0) {
+    body.replaceChildren(el("p", { class: "hint" }, "Load shed: not configured on this gateway."));
+    return;
+  }
+  const eng = can("engineer");
+  // replaceChildren would show a null as the text "null".
+  body.replaceChildren(...[...policies.map(policyItem),
+    eng ? null : el("p", { class: "hint", id: "loadshed-hint" }, "Arming, disarming and the inhibit switch need the engineer role: log in as an engineer."),
+    el("h3", {}, "Audit"),
+    el("ol", { id: "loadshed-audit" }, (doc.recent || []).slice(0, 8).map(auditItem))].filter(Boolean));
+  if (!(doc.recent || []).length) $("loadshed-audit").replaceChildren(el("li", { class: "none" }, "Nothing recorded yet."));
+}
+
+function policyItem(p) {
+  const eng = can("engineer");
+  const why = eng ? "" : "needs the engineer role";
+  const plan = p.plan || [];
+  const shed = p.shed;
+  const running = shed && !shed.ended;
+  const tiers = [...new Set(plan.flatMap(st => st.loads.map(l => l.tier)))];
+  const trig = p.trigger_firing ? el("span", { class: "ls-trig firing" }, `FIRING${p.trigger_instance ? " on " + p.trigger_instance : ""}`)
+    : p.trigger_pending ? el("span", { class: "ls-trig pending" }, `holding, waiting out ${p.for || "its for"}`)
+    : el("span", { class: "ls-trig idle" }, "not holding");
+  const stages = plan.map((st, i) => {
+    let status = "";
+    if (running) status = i < shed.next_stage ? "done" : i === shed.next_stage ? "next" : "";
+    return el("li", { class: `ls-stage ${status}`, "data-stage": String(i), "data-loads": st.loads.map(l => l.load).join(",") },
+      el("div", { class: "ls-stage-head" }, `Stage ${i + 1} · ${fmtDelay(st.after)}`,
+        status === "done" && shed.stage_at && shed.stage_at[i] ? [" · done ", timeEl(shed.stage_at[i])] : null,
+        status === "next" ? " · next" : null),
+      el("ul", {}, st.loads.map(l => {
+        const done = running && shed.done ? shed.done[l.load] : "";
+        return el("li", { class: `ls-load${done ? " " + done : ""}`, "data-load": l.load },
+          el("b", {}, l.load), " ", el("span", { class: "tier" }, l.tier), " ", el("small", {}, loadTarget(l)),
+          done ? el("span", { class: `ls-done ${done}` }, ` ${done}`) : null);
+      })));
+  });
+  const armed = p.armed;
+  const inh = p.inhibited;
+  return el("div", { class: `ls-policy${armed ? " armed" : ""}${inh ? " inhibited" : ""}`, "data-policy": p.name },
+    el("div", { class: "ls-head" }, el("b", { class: "ls-name" }, p.name), " ",
+      el("span", { class: `ls-badge ${armed ? "armed" : "disarmed"}` }, armed ? "ARMED" : "disarmed"),
+      inh ? [" ", el("span", { class: "ls-badge inhibited" }, "INHIBITED")] : null),
+    armed
+      ? el("div", { class: "ls-arming" }, `armed by ${armed.by} `, timeEl(armed.at),
+          armed.until ? [` until ${new Date(armed.until).toLocaleString()} (`, el("time", { class: "until", datetime: armed.until }, untilText(armed.until)), ")"] : " until disarmed (config)",
+          armed.reason ? `: ${armed.reason}` : "")
+      : el("div", { class: "ls-arming hint" }, "Disarmed: when the trigger holds it only records what it would switch off (dry run)."),
+    inh ? el("div", { class: "ls-inhibit" }, `inhibited by ${inh.by} `, timeEl(inh.at), inh.reason ? `: ${inh.reason}` : "", " · nothing is written while set") : null,
+    el("div", { class: "ls-trigger" }, "trigger ", el("code", {}, p.trigger), p.for ? ` for ${p.for}` : "", " · ", trig),
+    el("div", { class: "ls-tiers" }, `sheds ${tiers.join(", ") || "nothing"}`, (p.never_shed_tiers || []).length ? ` · never sheds ${p.never_shed_tiers.join(", ")}` : "", ` · restore ${p.restore}`),
+    running ? el("div", { class: "ls-progress" }, `SHED IN PROGRESS: ${shed.next_stage} of ${plan.length} stages done, started `, timeEl(shed.started_at))
+      : shed ? el("div", { class: "ls-progress hint" }, `last shed ${shed.result || "ended"} `, timeEl(shed.ended)) : null,
+    el("ol", { class: "ls-stages" }, stages),
+    el("div", { class: "actions" },
+      armed ? el("button", { type: "button", class: "ls-disarm", disabled: !eng, title: why, onclick: () => openLs("disarm", p) }, "Disarm…")
+        : el("button", { type: "button", class: "ls-arm danger", disabled: !eng, title: why, onclick: () => openLs("arm", p) }, "Arm…"),
+      el("button", { type: "button", class: "ls-inhibit-btn", disabled: !eng, title: why, onclick: () => openLs(inh ? "release" : "inhibit", p) }, inh ? "Release inhibit…" : "Inhibit…")));
+}
+
+function untilText(iso) {
+  const s = Math.round((Date.parse(iso) - serverNow()) / 1000);
+  if (s <= 0) return "expired";
+  if (s < 120) return `${s} s left`;
+  if (s < 7200) return `${Math.round(s / 60)} min left`;
+  return `${Math.round(s / 360) / 10} h left`;
+}
+
+function auditItem(r) {
+  const what = r.action ? `${r.action.load}: ${r.action.skipped ? "skipped, " + r.action.skipped : r.action.verified ? "off, verified" : "NOT VERIFIED" + (r.action.write_error ? " (" + r.action.write_error + ")" : "")}` : "";
+  return el("li", { class: `ls-audit ev-${r.event}` }, timeEl(r.time), " ", el("b", {}, r.event), ` ${r.policy}`,
+    r.operator ? ` by ${r.operator}` : "", r.reason ? `: ${r.reason}` : "", what ? ` · ${what}` : "", r.dry_run ? " (dry run)" : "");
+}
+
+// The policy and action the load-shed dialog is about.
+let lsAction = null;
+
+// openLs opens the dialog for an engineer's action on a policy. Arming
+// names every load the policy would switch off, stage by stage, and asks
+// for the policy's name typed out: a power cut must not be one stray click.
+function openLs(kind, p) {
+  lsAction = { kind, policy: p.name };
+  const titles = { arm: `Arm load shed “${p.name}”`, disarm: `Disarm “${p.name}”`, inhibit: `Inhibit “${p.name}”`, release: `Release the inhibit of “${p.name}”` };
+  const buttons = { arm: "Arm", disarm: "Disarm", inhibit: "Inhibit", release: "Release inhibit" };
+  $("ls-dialog-title").textContent = titles[kind];
+  $("ls-confirm").textContent = buttons[kind];
+  $("ls-confirm").classList.toggle("danger", kind === "arm" || kind === "release");
+  const what = [];
+  if (kind === "arm") {
+    const n = (p.plan || []).reduce((k, st) => k + st.loads.length, 0);
+    what.push(el("p", { class: "warn" }, `Once armed, when the trigger holds (`, el("code", {}, p.trigger), p.for ? ` for ${p.for}` : "",
+      `) on good data, the gateway switches OFF these ${n} load${n === 1 ? "" : "s"}, in this order, without asking again:`));
+    what.push(el("ol", { class: "ls-confirm-list" }, (p.plan || []).map((st, i) => el("li", {}, `Stage ${i + 1}, ${fmtDelay(st.after)}:`,
+      el("ul", {}, st.loads.map(l => el("li", { "data-load": l.load }, el("b", {}, l.load), ` (${l.tier}): `, loadTarget(l))))))));
+    what.push(el("p", { class: "hint" }, `They stay off until restored by hand (restore: ${p.restore}). Tiers never shed: ${(p.never_shed_tiers || []).join(", ") || "none"}.`,
+      p.inhibited ? " The policy is inhibited now: nothing is written until the inhibit is released." : ""));
+  } else if (kind === "disarm") {
+    what.push(el("p", {}, "Disarmed, the policy only records what it would do. A shed in progress stops before its next load; loads already off stay off."));
+  } else if (kind === "inhibit") {
+    what.push(el("p", {}, "While inhibited, the policy writes nothing, armed or not; a trigger is recorded and alerted as refused."));
+  } else {
+    what.push(el("p", { class: "warn" }, p.armed ? "The policy is ARMED: once released, a holding trigger switches loads off." : "The policy is disarmed: released, it still only does dry runs."));
+  }
+  $("ls-dialog-what").replaceChildren(...what);
+  $("ls-name-row").hidden = kind !== "arm";
+  $("ls-name-row").firstChild.textContent = `Type the policy's name, ${p.name}, to confirm `;
+  $("ls-name").value = "";
+  $("ls-duration-row").hidden = kind !== "arm";
+  $("ls-duration").replaceChildren(...ARM_DURATIONS.map(d => el("option", { value: d }, d)));
+  $("ls-duration").value = "2h";
+  $("ls-reason").value = "";
+  $("ls-error").textContent = "";
+  checkLs();
+  $("ls-dialog").showModal();
+  (kind === "arm" ? $("ls-name") : $("ls-reason")).focus();
+}
+
+function checkLs() {
+  const a = lsAction;
+  const ok = a && $("ls-reason").value.trim() !== "" && (a.kind !== "arm" || $("ls-name").value === a.policy);
+  $("ls-confirm").disabled = !ok;
+}
+
+async function confirmLs(e) {
+  e.preventDefault();
+  const a = lsAction;
+  checkLs();
+  if (!a || $("ls-confirm").disabled) return;
+  const reason = $("ls-reason").value.trim();
+  const path = `api/v1/loadshed/${encodeURIComponent(a.policy)}/`;
+  const req = {
+    arm: [path + "arm", { reason, duration: $("ls-duration").value }],
+    disarm: [path + "disarm", { reason }],
+    inhibit: [path + "inhibit", { reason, on: true }],
+    release: [path + "inhibit", { reason, on: false }],
+  }[a.kind];
+  try {
+    state.loadshed = await api(req[0], { method: "POST", body: req[1] });
+    state.loadshedErr = null;
+    $("ls-dialog").close();
+    addActivity("info", `load shed ${a.policy}: ${a.kind} by ${session.name}`);
+  } catch (err) {
+    $("ls-error").textContent = `${a.kind} failed: ${err.message}`;
+  }
+  renderLoadshed();
 }
 
 // ---- demo ----
@@ -397,6 +630,7 @@ function renderUser() {
   $("me").hidden = !loggedIn;
   $("me-name").textContent = loggedIn ? `${session.name} (${session.role})` : "";
   renderAlerts();
+  renderLoadshed();
   renderDemoRole();
 }
 
@@ -412,7 +646,7 @@ function connect() {
     $("status").className = "conn live";
     $("banner-stream").hidden = true;
     // Anything may have changed while the stream was down.
-    await Promise.all([loadDevices(), loadAlerts()]);
+    await Promise.all([loadDevices(), loadAlerts(), loadLoadshed()]);
   };
   es.onerror = () => {
     $("status").textContent = "reconnecting…";
@@ -426,6 +660,9 @@ function connect() {
     addActivity(a.kind === "firing" ? `sev-${a.severity}` : "info", `${a.severity} ${a.rule} ${a.device || a.group || ""}: ${a.kind}${a.ack ? " by " + a.ack.by : ""}`);
     clearTimeout(alertsTimer);
     alertsTimer = setTimeout(loadAlerts, 100);
+    // A load-shed decision (dry run, shed, refusal) is raised as an alert
+    // of rule loadshed/<policy>: the panel has news.
+    if (a.rule && a.rule.startsWith("loadshed/")) loadLoadshed();
   });
   es.addEventListener("paths", m => renderPaths(JSON.parse(m.data)));
 }
@@ -456,12 +693,25 @@ async function main() {
     renderUser();
   });
   $("logout").addEventListener("click", async () => { await logout(); renderUser(); });
+  for (const id of ["ls-name", "ls-reason"]) $(id).addEventListener("input", checkLs);
+  $("ls-form").addEventListener("submit", confirmLs);
+  $("ls-cancel").addEventListener("click", () => $("ls-dialog").close());
+  for (const id of ["silence-rule", "silence-device", "silence-group", "silence-reason"]) $(id).addEventListener("input", checkSilence);
+  for (const id of ["silence-use-rule", "silence-use-device", "silence-use-group"]) $(id).addEventListener("change", checkSilence);
+  $("silence-form").addEventListener("submit", confirmSilence);
+  $("silence-cancel").addEventListener("click", () => $("silence-dialog").close());
+  $("ack-form").addEventListener("submit", confirmAck);
+  $("ack-cancel").addEventListener("click", () => $("ack-dialog").close());
   await whoami();
   renderUser();
   await Promise.all([loadDevices(), loadAlerts(), loadLoadshed(), loadDemo()]);
   connect();
   setInterval(tickAges, 1000);
   setInterval(() => { if (state.selected) loadCharts(); }, 5000);
+  // Arming, its expiry and stage progress are not on the stream: the
+  // panel fetches them every few seconds (and at once after an action or
+  // a load-shed alert).
+  setInterval(loadLoadshed, 5000);
   document.body.dataset.ready = "1";
 }
 main();
