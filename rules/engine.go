@@ -63,6 +63,8 @@ type instance struct {
 	// members are the devices the instance reads: one for a per-device
 	// instance, the group's devices (sorted by id) for a group instance.
 	members []*devState
+	// memberIdx is 0..len(members)-1, for count_devices.
+	memberIdx []int
 	// pts holds, per name of rule.refs.names, the point state of each
 	// member.
 	pts    [][]*pstate
@@ -171,6 +173,9 @@ func groupKey(by []string, labels map[string]string) string {
 
 func (e *Engine) addInstance(r *Rule, key string, group bool, members []*devState) {
 	in := &instance{rule: r, ord: len(e.all), key: key, group: group, members: members}
+	for i := range members {
+		in.memberIdx = append(in.memberIdx, i)
+	}
 	in.pts = make([][]*pstate, len(r.refs.names))
 	for i, name := range r.refs.names {
 		in.pts[i] = make([]*pstate, len(members))

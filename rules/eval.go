@@ -92,6 +92,9 @@ type env struct {
 	KOrL, KOrR, KAndL, KAndR  func(mark, v any) bool
 	KNot                      func(v any) any
 	KCond                     func(v any) bool
+	RefM                      func(slot, member any) any
+	Members                   func() []int
+	KMember                   func(mark int, v any) bool
 
 	in      *instance
 	now     int64
@@ -111,6 +114,7 @@ func newEnv() *env {
 	e.KPush = e.kPush
 	e.KOrL, e.KOrR, e.KAndL, e.KAndR = e.kOrL, e.kOrR, e.kAndL, e.kAndR
 	e.KNot, e.KCond = e.kNot, e.kCond
+	e.RefM, e.Members, e.KMember = e.refM, e.members, e.kMember
 	return e
 }
 
@@ -190,6 +194,36 @@ func (e *env) ref(slot any) any {
 		return maxNum
 	}
 	return out
+}
+
+// refM is a point reference inside count_devices: the latest value of the
+// point on one member of the instance (an index into its members).
+func (e *env) refM(slot, member any) any {
+	ps := e.member(slot.(int))
+	i, _ := member.(int)
+	if i < 0 || i >= len(ps) {
+		e.unknown = true
+		return missingValue
+	}
+	p := ps[i]
+	if !p.seen {
+		e.unknown = true
+		return missingValue
+	}
+	if p.p.Quality != point.Good {
+		e.unknown = true
+	}
+	return p.val
+}
+
+// members lists the member indexes of the instance, for count_devices.
+func (e *env) members() []int { return e.in.memberIdx }
+
+// kMember ends one member's condition in count_devices: it counts when
+// true on good data only, and the member's unknown flag goes no further.
+func (e *env) kMember(_ int, v any) bool {
+	unk := e.pop()
+	return !unk && v == true
 }
 
 // groupQuality is the best quality over the members: a group sees a point

@@ -126,24 +126,25 @@ var ruleFuncs = map[string]struct {
 	method string
 	kind   funcKind
 }{
-	"good":        {"Good", quality1},
-	"bad":         {"Bad", quality1},
-	"stale":       {"Stale", quality1},
-	"missing":     {"Missing", quality1},
-	"quality":     {"Quality", quality1},
-	"age":         {"Age", quality1},
-	"rate":        {"Rate", window2},
-	"delta":       {"Delta", window2},
-	"min_over":    {"MinOver", window2},
-	"max_over":    {"MaxOver", window2},
-	"avg_over":    {"AvgOver", window2},
-	"count_true":  {"CountTrue", voting},
-	"count_bad":   {"CountBad", voting},
-	"unreachable": {"Unreachable", device0},
-	"stale_count": {"StaleCount", device0},
-	"bad_count":   {"BadCount", device0},
-	"point":       {"Ref", pointName},
-	"duration":    {"", durationLit},
+	"good":          {"Good", quality1},
+	"bad":           {"Bad", quality1},
+	"stale":         {"Stale", quality1},
+	"missing":       {"Missing", quality1},
+	"quality":       {"Quality", quality1},
+	"age":           {"Age", quality1},
+	"rate":          {"Rate", window2},
+	"delta":         {"Delta", window2},
+	"min_over":      {"MinOver", window2},
+	"max_over":      {"MaxOver", window2},
+	"avg_over":      {"AvgOver", window2},
+	"count_true":    {"CountTrue", voting},
+	"count_bad":     {"CountBad", voting},
+	"count_devices": {"", perDevice},
+	"unreachable":   {"Unreachable", device0},
+	"stale_count":   {"StaleCount", device0},
+	"bad_count":     {"BadCount", device0},
+	"point":         {"Ref", pointName},
+	"duration":      {"", durationLit},
 }
 
 type funcKind int
@@ -155,6 +156,7 @@ const (
 	device0
 	pointName
 	durationLit
+	perDevice
 )
 
 // funcNames lists the rule functions and the expr builtins a rule may call,
@@ -671,6 +673,68 @@ func (p *patcher) call(node *ast.Node, n *ast.CallNode) {
 		}
 		p.device = true
 		*node = methodCall(n, f.method)
+
+	case perDevice:
+		if !wantArgs(1) {
+			return
+		}
+		p.countDevices(node, n, args[0])
+	}
+}
+
+// countDevices turns count_devices(cond) into expr's
+//
+//	count(Members(), {KMember(KPush(), cond')})
+//
+// where cond' reads each point of the member # alone (RefM(slot, #)), not
+// the group's aggregate. KPush/KMember give each member its own unknown
+// flag: a member whose inputs are bad, stale or missing does not count,
+// and does not make the whole condition unknown (as a bad input never
+// votes in count_true).
+func (p *patcher) countDevices(node *ast.Node, n *ast.CallNode, cond ast.Node) {
+	ok := true
+	ast.Walk(&cond, memberRefs{p: p, ok: &ok})
+	if !ok {
+		return
+	}
+	body := methodCall(n, "KMember", methodCall(n, "KPush"), cond)
+	pred := &ast.PredicateNode{Node: body}
+	pred.SetLocation(n.Location())
+	b := &ast.BuiltinNode{Name: "count", Arguments: []ast.Node{methodCall(n, "Members"), pred}}
+	b.SetLocation(n.Location())
+	*node = b
+}
+
+// memberRefs rewrites the point references of a count_devices condition
+// to read one member's value, and refuses the functions that see the
+// group (windows, quality tests, voting): inside, a condition is about one
+// device's latest values.
+type memberRefs struct {
+	p  *patcher
+	ok *bool
+}
+
+func (m memberRefs) Visit(node *ast.Node) {
+	c, isCall := (*node).(*ast.CallNode)
+	if !isCall {
+		return
+	}
+	id, _ := c.Callee.(*ast.IdentifierNode)
+	if id == nil {
+		return
+	}
+	switch id.Value {
+	case "Ref":
+		ptr := &ast.PointerNode{}
+		ptr.SetLocation(c.Location())
+		*node = methodCall(c, "RefM", c.Arguments[0], ptr)
+	case "KPush", "KOrL", "KOrR", "KAndL", "KAndR", "KNot", "KCond":
+	case "Members", "KMember", "RefM":
+		m.p.errorf(c, "count_devices cannot be nested")
+		*m.ok = false
+	default:
+		m.p.errorf(c, "count_devices: the condition may read points, compare and combine them, not call %s", id.Value)
+		*m.ok = false
 	}
 }
 

@@ -134,6 +134,16 @@ func TestLoadErrors(t *testing.T) {
 			want: []string{`f.yaml:7:5: rules[0].when: expected bool, but got float64`},
 		},
 		{
+			name: "count_devices takes a plain condition",
+			src:  head + "    when: 'count_devices(rate(bms.x, 60s) > 1) >= 2'\n",
+			want: []string{`f.yaml:7:5: rules[0].when: count_devices: the condition may read points, compare and combine them, not call Rate (column 15 of the expression)`},
+		},
+		{
+			name: "count_devices cannot be nested",
+			src:  head + "    when: 'count_devices(count_devices(bms.x) > 0) >= 2'\n",
+			want: []string{`f.yaml:7:5: rules[0].when: count_devices cannot be nested (column 15 of the expression)`},
+		},
+		{
 			name: "a condition that reads no point",
 			src:  head + "    when: '1 > 0'\n",
 			want: []string{`f.yaml:7:5: rules[0].when: the condition reads no point, so nothing would ever evaluate it`},
