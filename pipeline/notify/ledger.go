@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/facgw/facgw/internal/alert"
+	"github.com/facgw/facgw/internal/diskfile"
 )
 
 // Files of the ledger's directory.
@@ -161,7 +162,7 @@ func OpenLedgerWith(opts LedgerOptions) (*Ledger, error) {
 	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("notify: ledger: %w", err)
 	}
-	lf, err := lockDir(filepath.Join(opts.Dir, ledgerLock))
+	lf, err := diskfile.Lock(filepath.Join(opts.Dir, ledgerLock))
 	if err != nil {
 		return nil, fmt.Errorf("notify: ledger %s: %w", opts.Dir, err)
 	}
@@ -206,7 +207,7 @@ func (l *Ledger) load() error {
 	if err := os.Rename(l.path, dst); err != nil {
 		return fmt.Errorf("notify: ledger: %s is unreadable (%s) and cannot be moved aside: %w", l.path, reason, err)
 	}
-	if err := syncDir(l.opts.Dir); err != nil {
+	if err := diskfile.SyncDir(l.opts.Dir); err != nil {
 		return fmt.Errorf("notify: ledger: %w", err)
 	}
 	l.log.Error("notify: ledger file unreadable; moved aside, not deleted, and starting with an empty ledger: active alerts, acknowledgements and silences of before are not known",
@@ -600,7 +601,7 @@ func (l *Ledger) persistLocked() error {
 		return fmt.Errorf("%w: %w", ErrNotPersisted, err)
 	}
 	l.dirty = false
-	if err := syncDir(l.opts.Dir); err != nil {
+	if err := diskfile.SyncDir(l.opts.Dir); err != nil {
 		// The rename happened and the file is what this process reads
 		// from now on; only its durability across a power loss is in
 		// doubt, and undoing the change in memory would reuse Seqs. The
@@ -625,17 +626,4 @@ func writeFileSync(path string, b []byte) error {
 		return err
 	}
 	return f.Close()
-}
-
-// syncDir fsyncs a directory, making renames and new files in it durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

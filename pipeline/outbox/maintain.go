@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/facgw/facgw/internal/diskfile"
 )
 
 // run is the background goroutine: a maintenance cycle every SyncEvery
@@ -94,7 +96,7 @@ func (o *Outbox) maintain(force bool) error {
 		syncErr = errors.Join(syncErr, f.Sync(), f.Close())
 	}
 	if dirDirty {
-		syncErr = errors.Join(syncErr, syncDir(o.opts.Dir))
+		syncErr = errors.Join(syncErr, diskfile.SyncDir(o.opts.Dir))
 	}
 	errs = append(errs, o.report("fsync", syncErr))
 
@@ -202,7 +204,7 @@ func (o *Outbox) writeState(st persisted) error {
 		os.Remove(tmp)
 		return writeErr(err)
 	}
-	return syncDir(o.opts.Dir)
+	return diskfile.SyncDir(o.opts.Dir)
 }
 
 // removeSegments takes done segments out of the index and deletes their
@@ -321,7 +323,7 @@ func (o *Outbox) compact(s *segment) error {
 		o.advanceHeadLocked()
 	}
 	o.mu.Unlock()
-	return syncDir(o.opts.Dir)
+	return diskfile.SyncDir(o.opts.Dir)
 }
 
 // writeFile creates path with b, fsynced.
@@ -345,18 +347,4 @@ func (o *Outbox) writeFile(path string, b []byte) error {
 		return writeErr(err)
 	}
 	return nil
-}
-
-// syncDir fsyncs a directory, making file creations, renames and deletions
-// in it durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/facgw/facgw/internal/diskfile"
 )
 
 // Class says what a message is, and so whether it may be dropped.
@@ -227,7 +229,7 @@ func Open(opts Options) (*Outbox, error) {
 	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)
 	}
-	lf, err := lockDir(filepath.Join(opts.Dir, lockName))
+	lf, err := diskfile.Lock(filepath.Join(opts.Dir, lockName))
 	if err != nil {
 		return nil, fmt.Errorf("outbox: %s: %w", opts.Dir, err)
 	}
@@ -437,7 +439,7 @@ func (o *Outbox) rollLocked(seq uint64) error {
 	}
 	if err == nil && o.opts.SyncEvery == 0 {
 		if err = f.Sync(); err == nil {
-			err = syncDir(o.opts.Dir)
+			err = diskfile.SyncDir(o.opts.Dir)
 		}
 	}
 	if err != nil {

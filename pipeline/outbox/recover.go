@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/facgw/facgw/internal/diskfile"
 )
 
 // recover loads the state file and indexes every segment; see "Recovery"
@@ -230,7 +232,7 @@ func (o *Outbox) moveAside(path string, reason error) error {
 		return fmt.Errorf("outbox: move unreadable %s aside: %w", path, err)
 	}
 	o.log.Error("outbox: unreadable file moved aside, not deleted", "file", path, "moved_to", dst, "reason", reason)
-	return syncDir(filepath.Dir(path))
+	return diskfile.SyncDir(filepath.Dir(path))
 }
 
 func asideName(path string, now time.Time) string {
