@@ -16,15 +16,12 @@ package alertmanager
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -131,25 +128,11 @@ func New(opts Options) (*Sender, error) {
 		seen[base] = true
 		s.bases = append(s.bases, base)
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if opts.CAFile != "" {
-		pem, err := os.ReadFile(opts.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("alertmanager: ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("alertmanager: ca_file %q: no PEM certificate found", opts.CAFile)
-		}
-		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
+	client, err := notify.HTTPClient(opts.CAFile, opts.Timeout)
+	if err != nil {
+		return nil, fmt.Errorf("alertmanager: %w", err)
 	}
-	s.client = &http.Client{
-		Transport: tr,
-		Timeout:   opts.Timeout,
-		// A redirect would turn the POST into a GET; the operator should
-		// configure the final URL instead.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	s.client = client
 	return s, nil
 }
 

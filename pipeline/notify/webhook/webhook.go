@@ -25,8 +25,6 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -35,7 +33,6 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -137,25 +134,11 @@ func New(opts Options) (*Sender, error) {
 		}
 		s.headers.Set(ck, v)
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if opts.CAFile != "" {
-		pem, err := os.ReadFile(opts.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("webhook: ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("webhook: ca_file %q: no PEM certificate found", opts.CAFile)
-		}
-		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
+	client, err := notify.HTTPClient(opts.CAFile, opts.Timeout)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: %w", err)
 	}
-	s.client = &http.Client{
-		Transport: tr,
-		Timeout:   opts.Timeout,
-		// A redirect would turn the POST into a GET and drop the body;
-		// the operator should configure the final URL.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	s.client = client
 	return s, nil
 }
 
