@@ -1,10 +1,8 @@
 package gateway_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"maps"
 	"net/http"
 	"os"
@@ -21,6 +19,7 @@ import (
 	"github.com/facgw/facgw/internal/alert"
 	"github.com/facgw/facgw/internal/config"
 	"github.com/facgw/facgw/internal/demo"
+	"github.com/facgw/facgw/internal/demo/demotest"
 	"github.com/facgw/facgw/internal/gateway"
 )
 
@@ -39,47 +38,13 @@ func startReloadDemo(t *testing.T) *reloadDemo {
 	if testing.Short() {
 		t.Skip("end to end: skipped with -short")
 	}
-	reg, err := profiles.Shipped()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load("../../deploy/demo.yaml", reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.StateDir = t.TempDir()
-	// Bearer tokens rather than logins: bcrypt at the demo's cost takes
-	// many seconds under -race on a shared machine.
-	cfg.HTTP.Tokens = append(cfg.HTTP.Tokens, config.HTTPToken{Name: "deploy", Role: "engineer", Token: config.NewSecret(engineerToken)},
-		config.HTTPToken{Name: "ops", Role: "operator", Token: config.NewSecret(operatorToken)})
-	for i := range cfg.Devices {
-		cfg.Devices[i].Poll = map[string]time.Duration{"default": 50 * time.Millisecond, "safety": 50 * time.Millisecond}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	info, err := demo.Start(ctx, cfg, "../../deploy/facility.yaml", log, demo.Options{Manual: true, Seed: 7})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	gw, err := gateway.New(cfg, reg, gateway.Options{Log: log, Version: "test"})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		gw.Run(ctx, nil)
-		close(done)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
+	d := demotest.Start(t, "../..", func(cfg *config.Config) {
+		// Bearer tokens rather than logins: bcrypt at the demo's cost
+		// takes many seconds under -race on a shared machine.
+		cfg.HTTP.Tokens = append(cfg.HTTP.Tokens, config.HTTPToken{Name: "deploy", Role: "engineer", Token: config.NewSecret(engineerToken)},
+			config.HTTPToken{Name: "ops", Role: "operator", Token: config.NewSecret(operatorToken)})
 	})
-	for _, d := range cfg.Devices {
-		waitFor(t, d.ID+" polled", func() bool { return len(gw.State().Points(d.ID)) > 0 })
-	}
+	info, gw, cfg := d.Info, d.Gateway, d.Config
 	return &reloadDemo{info: info, gw: gw, run: cfg, base: "http://" + gw.HTTPAddr()}
 }
 
@@ -107,6 +72,7 @@ func (d *reloadDemo) load(t *testing.T, extra string) (*config.Config, *profiles
 	}
 	cfg.HTTP.Listen, cfg.StateDir, cfg.HTTP.Tokens = d.run.HTTP.Listen, d.run.StateDir, d.run.HTTP.Tokens
 	cfg.MQTT, cfg.Traps, cfg.Alerting = d.run.MQTT, d.run.Traps, d.run.Alerting
+	cfg.Defaults.StaleAfter = d.run.Defaults.StaleAfter
 	for i := range cfg.Devices {
 		dc := &cfg.Devices[i]
 		if rd, ok := d.run.Device(dc.ID); ok {

@@ -16,10 +16,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	profiles "github.com/facgw/facgw/firmware-profiles"
 	"github.com/facgw/facgw/internal/alert"
 	"github.com/facgw/facgw/internal/config"
 	"github.com/facgw/facgw/internal/demo"
+	"github.com/facgw/facgw/internal/demo/demotest"
 	"github.com/facgw/facgw/internal/gateway"
 	"github.com/facgw/facgw/internal/point"
 	"github.com/facgw/facgw/internal/testpeer"
@@ -47,8 +47,8 @@ var cheapHashes = map[string]string{
 }
 
 // staleDevice is the demo device the stale-value check silences. Its
-// request timeout is raised in startDemo so that a silent poll outlasts
-// stale_after intervals by far and the staleness sweep gets to it.
+// request timeout (10 s) is raised in startDemo so that a silent poll
+// outlasts stale_after intervals (4 s) and the staleness sweep gets to it.
 const staleDevice = "crac-1"
 
 // policy is the demo's load-shed policy (deploy/demo.yaml).
@@ -59,63 +59,30 @@ const policy = "utility-failure"
 // device has been polled.
 func startDemo(t testing.TB) (*demo.Info, *gateway.Gateway, string) {
 	t.Helper()
-	reg, err := profiles.Shipped()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load("../../../deploy/demo.yaml", reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.HTTP.Listen = "127.0.0.1:0"
-	for i, u := range cfg.HTTP.Users {
-		if h, ok := cheapHashes[u.Name]; ok {
-			cfg.HTTP.Users[i].PasswordHash = h
+	d := demotest.Start(t, "../../..", func(cfg *config.Config) {
+		for i, u := range cfg.HTTP.Users {
+			if h, ok := cheapHashes[u.Name]; ok {
+				cfg.HTTP.Users[i].PasswordHash = h
+			}
 		}
-	}
-	cfg.StateDir = t.TempDir()
-	// Poll fast so the test needs few wall-clock seconds; the cadence is
-	// not what is under test.
-	for i := range cfg.Devices {
-		cfg.Devices[i].Poll = map[string]time.Duration{"default": 100 * time.Millisecond, "safety": 100 * time.Millisecond}
-		if cfg.Devices[i].ID == staleDevice {
-			timeout, retries := 2*time.Second, 0
-			cfg.Devices[i].TimeoutOverride, cfg.Devices[i].RetriesOverride = &timeout, &retries
+		for i := range cfg.Devices {
+			cfg.Devices[i].Poll = map[string]time.Duration{"default": 100 * time.Millisecond, "safety": 100 * time.Millisecond}
+			if cfg.Devices[i].ID == staleDevice {
+				// A poll of the silenced device outlasts stale_after
+				// intervals (40 x 100 ms), so its points go stale.
+				timeout, retries := 10*time.Second, 0
+				cfg.Devices[i].TimeoutOverride, cfg.Devices[i].RetriesOverride = &timeout, &retries
+			}
 		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	info, err := demo.Start(ctx, cfg, "../../../deploy/facility.yaml", log, demo.Options{Manual: true, Seed: 7})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	gw, err := gateway.New(cfg, reg, gateway.Options{Log: log, Version: "test", Demo: info})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		gw.Run(ctx, nil)
-		close(done)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
 	})
-	waitFor(t, "http listener", func() bool { return gw.HTTPAddr() != "" })
-	for _, d := range cfg.Devices {
-		waitFor(t, d.ID+" polled", func() bool { return len(gw.State().Points(d.ID)) > 0 })
-	}
-	return info, gw, "http://" + gw.HTTPAddr() + "/"
+	return d.Info, d.Gateway, d.Base + "/"
 }
 
 // waitFor polls cond until it holds. The bound only turns a hang into a
 // failure; no assertion depends on how long anything took.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -155,7 +122,7 @@ func browser(t testing.TB) context.Context {
 // do runs actions with a generous bound, failing the test on error.
 func do(t testing.TB, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	tctx, cancel := context.WithTimeout(ctx, 120*time.Second)
 	defer cancel()
 	if err := chromedp.Do(tctx, actions...); err != nil {
 		t.Fatalf("%s: %v", what, err)
@@ -165,9 +132,9 @@ func do(t testing.TB, ctx context.Context, what string, actions ...chromedp.Acti
 // until waits for a JavaScript expression to be truthy in the page.
 func until(t testing.TB, ctx context.Context, what, expr string) {
 	t.Helper()
-	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	tctx, cancel := context.WithTimeout(ctx, 120*time.Second)
 	defer cancel()
-	if _, err := chromedp.Run(tctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+	if _, err := chromedp.Run(tctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(90*time.Second))); err != nil {
 		t.Fatalf("waiting for %s (%s): %v", what, expr, err)
 	}
 }
@@ -712,7 +679,7 @@ func loginAs(t *testing.T, ctx context.Context, name, pass string) {
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if _, err := chromedp.Run(tctx, chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.getElementById("me-name").textContent === %q`, want),
-		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(90*time.Second))); err != nil {
 		t.Fatalf("log in as %s: %v (the page says %q, login error %q)", name, err,
 			eval[string](t, ctx, `document.getElementById("me-name").textContent`), eval[string](t, ctx, `document.getElementById("login-error").textContent`))
 	}
@@ -875,7 +842,7 @@ func loadPage(b *testing.B, ctx context.Context, url string, cards int) {
 	ready := fmt.Sprintf(`document.body.dataset.ready === "1" && document.querySelectorAll("article.card").length === %d`, cards)
 	for b.Loop() {
 		do(b, ctx, "open the dashboard", chromedp.Navigate(url))
-		tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		tctx, cancel := context.WithTimeout(ctx, 120*time.Second)
 		_, err := chromedp.Run(tctx, chromedp.Poll[chromedp.Void](ready, chromedp.WithPollingInterval(2*time.Millisecond)))
 		cancel()
 		if err != nil {
