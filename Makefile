@@ -42,11 +42,15 @@ fuzz-smoke:
 ## bench: micro-benchmarks, then the whole-system load (200 devices x 60 points at 1 s)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	$(GO) test -run '^$$' -bench 'FeedShippedPacks' -benchmem -cpu 1,2 ./rules/
 	@$(MAKE) --no-print-directory bench-system
 
+## bench-system: whole process (CPU, memory), detection-to-delivery latency of alerts, fsync cost of this disk
 bench-system: build
 	$(GO) run ./cmd/facbench -devices 200 -points 60 -interval 1s -duration 60s -facgw $(BIN)/facgw
 	$(GO) run ./cmd/facbench -devices 200 -points 60 -interval 1s -snmp-devices 50 -snmp-points 40 -snmp-interval 5s -duration 60s -facgw $(BIN)/facgw
+	$(GO) run ./cmd/facbench -devices 200 -points 60 -interval 1s -mqtt-brokers 2 -alerts -alertmanager -duration 90s -facgw $(BIN)/facgw
+	$(GO) run ./cmd/facbench -fsync 500
 
 ## lint: gofmt and go vet
 lint:
