@@ -285,7 +285,7 @@ func TestAlertsIntegration(t *testing.T) {
 	var out bytes.Buffer
 	s := settings{
 		ctx:    t.Context(),
-		load:   load{devices: 10, points: 20, interval: 200 * time.Millisecond, snmpPoints: 40, snmpInterval: 5 * time.Second, brokers: 1},
+		load:   load{devices: 10, points: 20, interval: 200 * time.Millisecond, snmpPoints: 40, snmpInterval: 5 * time.Second, brokers: 1, history: -1},
 		warmup: 3 * time.Second, duration: 6 * time.Second, bin: bin, out: &out,
 		facgwLog: filepath.Join(t.TempDir(), "facgw.log"),
 		alerts:   &alertOptions{every: 500 * time.Millisecond, alertmanager: am, history: 100, grace: 20 * time.Second},

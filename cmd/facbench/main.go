@@ -48,6 +48,7 @@ func main() {
 	snmpPoints := flag.Int("snmp-points", 40, "points per SNMP device")
 	snmpInterval := flag.Duration("snmp-interval", 5*time.Second, "SNMP poll interval")
 	brokers := flag.Int("mqtt-brokers", 0, "publish to this many brokers (embedded in facbench, on loopback)")
+	pointHistory := flag.Int("point-history", -1, "the gateway's http.history (samples kept per point for charts); -1: facgw's default")
 	alerts := flag.Bool("alerts", false, "measure detection-to-delivery latency of an alarm toggled on "+alarmDevice+" (MQTT brokers, webhook, Alertmanager)")
 	alarmEvery := flag.Duration("alarm-every", 1500*time.Millisecond, "with -alerts: toggle the alarm this often (longer than -interval)")
 	alertmanager := flag.Bool("alertmanager", false, "with -alerts: also deliver to a real Alertmanager, if installed")
@@ -72,7 +73,7 @@ func main() {
 	s := settings{
 		ctx: ctx,
 		load: load{devices: *devices, points: *points, interval: *interval, snmpDevices: *snmpDevices, snmpPoints: *snmpPoints, snmpInterval: *snmpInterval,
-			brokers: *brokers},
+			brokers: *brokers, history: *pointHistory},
 		warmup: *warmup, duration: *duration, bin: *facgw, facgwLog: *facgwLog, out: os.Stdout,
 	}
 	if *alerts {
@@ -175,6 +176,7 @@ type load struct {
 	snmpDevices, snmpPoints int
 	snmpInterval            time.Duration
 	brokers                 int
+	history                 int // http.history; -1 leaves facgw's default
 }
 
 // snmpProfileYAML is a synthetic SNMP profile: scalars (gauges, integers
@@ -251,8 +253,12 @@ func run(s settings) (*outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(&cfg, "site: %s\ngateway: %s\nstate_dir: %s\nprofile_dirs: [profiles]\nhttp: {listen: 127.0.0.1:%d}\ndefaults:\n  timeout: 2s\n  retries: 1\n  poll: {default: %s}\ndevices:\n",
-		benchSite, benchGateway, filepath.Join(dir, "var"), httpPort, interval)
+	history := ""
+	if l.history >= 0 {
+		history = fmt.Sprintf(", history: %d", l.history)
+	}
+	fmt.Fprintf(&cfg, "site: %s\ngateway: %s\nstate_dir: %s\nprofile_dirs: [profiles]\nhttp: {listen: 127.0.0.1:%d%s}\ndefaults:\n  timeout: 2s\n  retries: 1\n  poll: {default: %s}\ndevices:\n",
+		benchSite, benchGateway, filepath.Join(dir, "var"), httpPort, history, interval)
 	for i := 0; i < nDev; i++ {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
