@@ -163,7 +163,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer signal.Stop(hup)
 	var di *demo.Info
 	if *demoFlag {
-		if di, err = demo.Start(ctx, cfg, *facility, log, demo.Options{}); err != nil {
+		// The demo (simulator, embedded brokers, webhook receiver) outlives
+		// the gateway's shutdown, so the gateway's last messages and its
+		// offline status still reach the brokers; it stops when run returns.
+		demoCtx, stopDemo := context.WithCancel(context.Background())
+		defer stopDemo()
+		if di, err = demo.Start(demoCtx, cfg, *facility, log, demo.Options{}); err != nil {
 			fmt.Fprintln(stderr, "facgw:", err)
 			return 1
 		}
@@ -200,6 +205,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			if di.Traps != "" {
 				fmt.Fprintf(stdout, "  SNMP traps:     udp %s (the simulated agents send theirs here; see /api/v1/events)\n", di.Traps)
 			}
+			if di.Receiver != nil {
+				fmt.Fprintf(stdout, "  alert webhook:  %s (the demo's receiver: it logs every alert it gets)\n", di.Receiver.URL())
+			}
+			fmt.Fprintf(stdout, "  alerts (JSON):  http://%s/api/v1/alerts  (log in as operator / facgw-demo-operator to acknowledge)\n", gw.HTTPAddr())
 			fmt.Fprintf(stdout, "  simulator API:  %s/api/devices  (scenarios: POST %s/api/scenario)\n", di.SimURL, di.SimURL)
 			fmt.Fprintf(stdout, "  try:  curl -d '{\"device\":\"bms-rack1\",\"scenario\":\"thermal-runaway\"}' %s/api/scenario\n", di.SimURL)
 		}
