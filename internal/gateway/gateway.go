@@ -136,7 +136,10 @@ func New(cfg *config.Config, reg *profiles.Registry, opts Options) (*Gateway, er
 func (g *Gateway) Hub() *pipeline.Hub { return g.hub }
 
 // Schedules returns the poll schedules, for tests.
-func (g *Gateway) Schedules() []pipeline.Schedule { return g.scheds }
+func (g *Gateway) Schedules() []pipeline.Schedule {
+	_, scheds, _ := g.snapshotDevices()
+	return scheds
+}
 
 // HTTPAddr returns the address the HTTP server listens on once Run has
 // started it.
@@ -219,11 +222,15 @@ func (g *Gateway) Run(ctx context.Context, ready func()) error {
 		}()
 	})
 	g.startTraps(ctx)
-	spawn(func() { g.poller.Run(ctx, g.scheds) })
-	spawn(func() { g.hub.RunSweeper(ctx, g.sweepPeriod()) })
-	spawn(func() { g.alerts.runTicks(ctx, g.sweepPeriod()) })
+	// A reload may replace the lists as soon as the gateway runs: read
+	// them under the lock, once.
+	devs, scheds, _ := g.snapshotDevices()
+	sweep := sweepPeriod(scheds)
+	spawn(func() { g.poller.Run(ctx, scheds) })
+	spawn(func() { g.hub.RunSweeper(ctx, sweep) })
+	spawn(func() { g.alerts.runTicks(ctx, sweep) })
 	spawn(func() { g.runLoadshed(ctx) })
-	g.log.Info("facgw running", "site", g.cfg.Site, "gateway", g.cfg.Gateway, "devices", len(g.devices), "schedules", len(g.scheds), "http", g.httpAddr)
+	g.log.Info("facgw running", "site", g.cfg.Site, "gateway", g.cfg.Gateway, "devices", len(devs), "schedules", len(scheds), "http", g.HTTPAddr())
 	if ready != nil {
 		ready()
 	}
@@ -252,9 +259,9 @@ func (g *Gateway) Run(ctx context.Context, ready func()) error {
 
 // sweepPeriod checks staleness at the fastest poll interval, at least
 // every 50 ms and at most every second.
-func (g *Gateway) sweepPeriod() time.Duration {
+func sweepPeriod(scheds []pipeline.Schedule) time.Duration {
 	p := time.Second
-	for _, s := range g.scheds {
+	for _, s := range scheds {
 		p = min(p, s.Interval)
 	}
 	return max(p, 50*time.Millisecond)

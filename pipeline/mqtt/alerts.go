@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/facgw/facgw/internal/alert"
@@ -45,20 +46,29 @@ func NewAlertPath(info StatusInfo, pubs ...*Publisher) (*AlertPath, error) {
 // twice, with the same id and seq).
 func (a *AlertPath) Enqueue(ev alert.Event) error {
 	msgs := alertMessages(a.topics, ev)
-	var failed []string
-	var errs []error
-	for _, p := range a.pubs {
-		err := func() error {
+	// The brokers' outboxes are synced concurrently: each sync is an
+	// fsync, and the alert should not wait for one broker's disk before
+	// the next gets it.
+	errs := make([]error, len(a.pubs))
+	var wg sync.WaitGroup
+	for i, p := range a.pubs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			for _, m := range msgs {
 				if _, err := p.Enqueue(m); err != nil {
-					return err
+					errs[i] = err
+					return
 				}
 			}
-			return p.Sync()
+			errs[i] = p.Sync()
 		}()
+	}
+	wg.Wait()
+	var failed []string
+	for i, err := range errs {
 		if err != nil {
-			failed = append(failed, p.Name())
-			errs = append(errs, err)
+			failed = append(failed, a.pubs[i].Name())
 		}
 	}
 	if len(failed) > 0 {

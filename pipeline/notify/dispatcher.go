@@ -199,39 +199,32 @@ func (d *Dispatcher) submitLocked(evs []alert.Event) ([]alert.Event, error) {
 
 // dispatchLocked offers every undispatched event to every target that has
 // not taken it, in Seq order, and marks dispatched what all targets took.
+// The targets are served concurrently, each on its own goroutine and in
+// Seq order: each Enqueue syncs to disk, and a fire alarm should not wait
+// for one path's fsyncs before the next path gets it.
 func (d *Dispatcher) dispatchLocked() {
 	pending := d.l.Undispatched()
 	if len(pending) == 0 {
 		return
 	}
+	took := make([][]uint64, len(d.targets)) // per target: the seqs it took now
+	var wg sync.WaitGroup
 	for ti, t := range d.targets {
-		w := &d.watch[ti]
-		for _, ev := range pending {
-			took := d.done[ev.Seq]
-			if took != nil && took[ti] {
-				continue
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			took[ti] = d.offer(ti, t, pending)
+		}()
+	}
+	wg.Wait()
+	for ti, seqs := range took {
+		for _, seq := range seqs {
+			tk := d.done[seq]
+			if tk == nil {
+				tk = make([]bool, len(d.targets))
+				d.done[seq] = tk
 			}
-			if err := t.Enqueue(ev); err != nil {
-				d.tstats[ti].EnqueueErrors++
-				w.refusing++
-				w.refusal = err.Error()
-				if n := w.refusing; n&(n-1) == 0 {
-					d.log.Error("notify: delivery path refused an alert; it stays undispatched and is offered again",
-						"path", t.Name(), "seq", ev.Seq, "episode", ev.ID, "rule", ev.Rule, "err", err, "refusals", n)
-				}
-				// Later events wait, so this target keeps Seq order.
-				break
-			}
-			if w.refusing > 0 {
-				d.log.Info("notify: delivery path takes alerts again", "path", t.Name(), "refusals", w.refusing)
-				w.refusing = 0
-			}
-			if took == nil {
-				took = make([]bool, len(d.targets))
-				d.done[ev.Seq] = took
-			}
-			took[ti] = true
-			d.tstats[ti].Enqueued++
+			tk[ti] = true
 		}
 	}
 	for _, ev := range pending {
@@ -253,6 +246,38 @@ func (d *Dispatcher) dispatchLocked() {
 		delete(d.done, ev.Seq)
 		d.stats.Dispatched++
 	}
+}
+
+// offer hands target ti the pending events it has not taken yet, in Seq
+// order, stopping at the first refusal (later events wait, so the target
+// keeps Seq order), and returns the seqs it took. It touches only target
+// ti's watch and stats and reads d.done, which dispatchLocked does not
+// change while the targets are served.
+func (d *Dispatcher) offer(ti int, t Target, pending []alert.Event) []uint64 {
+	w := &d.watch[ti]
+	var seqs []uint64
+	for _, ev := range pending {
+		if tk := d.done[ev.Seq]; tk != nil && tk[ti] {
+			continue
+		}
+		if err := t.Enqueue(ev); err != nil {
+			d.tstats[ti].EnqueueErrors++
+			w.refusing++
+			w.refusal = err.Error()
+			if n := w.refusing; n&(n-1) == 0 {
+				d.log.Error("notify: delivery path refused an alert; it stays undispatched and is offered again",
+					"path", t.Name(), "seq", ev.Seq, "episode", ev.ID, "rule", ev.Rule, "err", err, "refusals", n)
+			}
+			break
+		}
+		if w.refusing > 0 {
+			d.log.Info("notify: delivery path takes alerts again", "path", t.Name(), "refusals", w.refusing)
+			w.refusing = 0
+		}
+		seqs = append(seqs, ev.Seq)
+		d.tstats[ti].Enqueued++
+	}
+	return seqs
 }
 
 // Ack acknowledges episode id on behalf of by (see Ledger.Ack) and
