@@ -24,7 +24,10 @@ func FuzzParseURL(f *testing.F) {
 			// a secret's value must not be, unless it also appears there.
 			if u, perr := url.Parse(raw); perr == nil {
 				q := u.Query()
-				visible := u.Host + " " + u.Path
+				// What the message may show anyway: the host, the path, the
+				// parameter names given and the list of known ones (a
+				// privpass "evel" is in "level").
+				visible := u.Host + " " + u.Path + " " + strings.Join(urlParams, ", ")
 				for k, vs := range q {
 					visible += " " + k
 					if !slices.Contains(secretParams, k) && slices.Contains(urlParams, k) {
