@@ -59,15 +59,7 @@ func TestAlertPathsIntegration(t *testing.T) {
 	trapAddr, trapLog, trapd := testpeer.StartSnmptrapd(t, "authCommunity log public\n", "-On")
 	subA, subB := watchAlertTopics(t, brokerA.Addr), watchAlertTopics(t, brokerB.Addr)
 
-	fac, err := facsim.LoadFacility("../../deploy/facility.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim, err := facsim.Start(t.Context(), fac, facsim.Options{FreePorts: true, Manual: true, Seed: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	sim := startSim(t, facsim.Options{Manual: true, Seed: 5})
 
 	dir := t.TempDir()
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t))

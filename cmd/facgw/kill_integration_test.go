@@ -200,15 +200,7 @@ func TestKillGatewayIntegration(t *testing.T) {
 	link := newGate(t, brokerA)
 	subA, subB := subscribeAll(t, brokerA), subscribeAll(t, brokerB)
 
-	fac, err := facsim.LoadFacility("../../deploy/facility.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim, err := facsim.Start(t.Context(), fac, facsim.Options{FreePorts: true, Seed: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	sim := startSim(t, facsim.Options{Seed: 3})
 
 	dir := t.TempDir()
 	bin := facgwBinary(t)

@@ -259,16 +259,8 @@ func TestLoadshedIntegration(t *testing.T) {
 	}
 	bin := facgwBinary(t)
 	brokerA, brokerB := testpeer.StartMosquitto(t, ""), testpeer.StartMosquitto(t, "")
-	fac, err := facsim.LoadFacility("../../deploy/facility.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	setup := func(t *testing.T, gw string, armed bool, stage2After time.Duration) (*lsRun, *facsim.Sim, string) {
-		sim, err := facsim.Start(t.Context(), fac, facsim.Options{FreePorts: true, Manual: true, Seed: 9})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { sim.Close() })
+		sim := startSim(t, facsim.Options{Manual: true, Seed: 9})
 		dir := t.TempDir()
 		cfg := filepath.Join(dir, "facgw.yaml")
 		if err := os.WriteFile(cfg, []byte(lsConfig(dir, gw, sim, brokerA, brokerB, armed, stage2After)), 0o644); err != nil {

@@ -278,3 +278,20 @@ func TestLoadshedDocExampleParses(t *testing.T) {
 		t.Errorf("got no load-shed policies from the example")
 	}
 }
+
+// startSim runs the simulated facility of deploy/facility.yaml on free
+// loopback ports (opts.FreePorts is set) until the test ends.
+func startSim(t testing.TB, opts facsim.Options) *facsim.Sim {
+	t.Helper()
+	fac, err := facsim.LoadFacility("../../deploy/facility.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.FreePorts = true
+	sim, err := facsim.Start(t.Context(), fac, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	return sim
+}

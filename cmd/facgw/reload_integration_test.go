@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -28,22 +27,9 @@ func TestSighupReloadIntegration(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs facgw")
 	}
-	fac, err := facsim.LoadFacility("../../deploy/facility.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim, err := facsim.Start(t.Context(), fac, facsim.Options{FreePorts: true, Manual: true, Seed: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	sim := startSim(t, facsim.Options{Manual: true, Seed: 5})
 	dir := t.TempDir()
-	sock := filepath.Join(dir, "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn, sock := listenNotify(t, dir)
 	cfgFile := filepath.Join(dir, "facgw.yaml")
 	write := func(crac1Poll string) {
 		t.Helper()

@@ -71,22 +71,9 @@ func TestSdNotifyIntegration(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs facgw")
 	}
-	fac, err := facsim.LoadFacility("../../deploy/facility.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim, err := facsim.Start(t.Context(), fac, facsim.Options{FreePorts: true, Manual: true, Seed: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	sim := startSim(t, facsim.Options{Manual: true, Seed: 5})
 	dir := t.TempDir()
-	sock := filepath.Join(dir, "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn, sock := listenNotify(t, dir)
 	// Secrets configured three ways (environment, file, literal) and used
 	// on failing paths (a broker that refuses connections, a v3 agent
 	// given wrong passphrases) must never reach the log.
@@ -167,4 +154,17 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(filepath.Dir(builtBin))
 	}
 	os.Exit(code)
+}
+
+// listenNotify opens the socket a test gives facgw as NOTIFY_SOCKET, as
+// systemd would for Type=notify, in dir; it is closed when the test ends.
+func listenNotify(t testing.TB, dir string) (*net.UnixConn, string) {
+	t.Helper()
+	sock := filepath.Join(dir, "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn, sock
 }
