@@ -169,21 +169,12 @@ func (g *Gateway) Run(ctx context.Context, ready func()) error {
 	mux.Handle("GET /metrics", g.auth.Require(auth.Viewer, g.metricsHandler()))
 	mux.Handle("/", web.Handler(g, web.Options{
 		Alerting: g.alerts,
-		Require: func(role string, h http.Handler) http.Handler {
-			r, err := auth.ParseRole(role)
-			if err != nil || r == auth.None {
-				panic("gateway: route needs an unknown role " + role)
-			}
-			return g.auth.Require(r, h)
-		},
-		Who: func(r *http.Request) string {
-			p, _ := auth.PrincipalFrom(r.Context())
-			return p.Name
-		},
-		Routes:  g.withLoadshed(g.auth.Routes),
-		History: g.cfg.HTTP.History,
-		Demo:    g.demo,
-		Log:     g.log.With("component", "http"),
+		Require:  g.require,
+		Who:      who,
+		Routes:   g.withLoadshed(g.auth.Routes),
+		History:  g.cfg.HTTP.History,
+		Demo:     g.demo,
+		Log:      g.log.With("component", "http"),
 	}))
 	srv := &http.Server{Handler: g.auth.Middleware(mux), ReadHeaderTimeout: 5 * time.Second, TLSConfig: g.tls}
 	var wg sync.WaitGroup
@@ -255,6 +246,22 @@ func (g *Gateway) Run(ctx context.Context, ready func()) error {
 		}
 	}
 	return nil
+}
+
+// require is web.Options.Require over the gateway's authenticator: a
+// route for role runs only for a principal holding it.
+func (g *Gateway) require(role string, h http.Handler) http.Handler {
+	r, err := auth.ParseRole(role)
+	if err != nil || r == auth.None {
+		panic("gateway: route needs an unknown role " + role)
+	}
+	return g.auth.Require(r, h)
+}
+
+// who is web.Options.Who: the name of the request's principal.
+func who(r *http.Request) string {
+	p, _ := auth.PrincipalFrom(r.Context())
+	return p.Name
 }
 
 // sweepPeriod checks staleness at the fastest poll interval, at least

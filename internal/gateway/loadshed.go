@@ -263,19 +263,7 @@ func (g *Gateway) withLoadshed(routes func(*http.ServeMux)) func(*http.ServeMux)
 			})))
 			return
 		}
-		web.LoadshedRoutes(mux, loadshedAPI{g.loadshed}, web.Options{
-			Require: func(role string, h http.Handler) http.Handler {
-				r, err := auth.ParseRole(role)
-				if err != nil || r == auth.None {
-					panic("gateway: route needs an unknown role " + role)
-				}
-				return g.auth.Require(r, h)
-			},
-			Who: func(r *http.Request) string {
-				p, _ := auth.PrincipalFrom(r.Context())
-				return p.Name
-			},
-		})
+		web.LoadshedRoutes(mux, loadshedAPI{g.loadshed}, web.Options{Require: g.require, Who: who})
 	}
 }
 

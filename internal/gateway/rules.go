@@ -46,17 +46,7 @@ func (g *Gateway) buildRules() error {
 // restores the episodes the ledger has open; episodes whose rule or device
 // is gone are resolved.
 func (a *alerting) newEngine(devices []*device) (*rules.Engine, error) {
-	devs := make([]rules.Device, 0, len(devices))
-	for _, d := range devices {
-		rd := rules.Device{ID: d.cfg.ID, Profile: d.cfg.Profile, Labels: d.cfg.Labels}
-		if p := d.cfg.ProfileDef(); p != nil {
-			rd.Class = p.Class
-		} else if r := d.drv.Resolved(); r != nil {
-			rd.Profile, rd.Class = r.Profile.Model, r.Profile.Class
-		}
-		devs = append(devs, rd)
-	}
-	e, err := rules.NewEngine(a.ruleSet, devs, rules.Options{Site: a.site, Gateway: a.gateway, Log: a.log.With("component", "rules")})
+	e, err := rules.NewEngine(a.ruleSet, rulesDevices(devices), rules.Options{Site: a.site, Gateway: a.gateway, Log: a.log.With("component", "rules")})
 	if err != nil {
 		return nil, err
 	}
