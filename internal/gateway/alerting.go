@@ -35,6 +35,9 @@ type alerting struct {
 	ledger        *notify.Ledger
 	disp          *notify.Dispatcher
 	paths         []*notify.Path // the paths with their own sender goroutine
+	// mqttPath is the MQTT alert path, nil when alerts do not go over
+	// MQTT; a reload that adds or removes brokers updates its publishers.
+	mqttPath *mqtt.AlertPath
 	now           func() time.Time
 }
 
@@ -61,12 +64,13 @@ func (g *Gateway) buildAlerting() error {
 	}
 	a.ledger = l
 	var targets []notify.Target
-	if cfg.Alerting.MQTTAlerts(cfg) && len(g.pub.pubs) > 0 {
+	if pubs := g.pub.brokers(); cfg.Alerting.MQTTAlerts(cfg) && len(pubs) > 0 {
 		info := mqtt.StatusInfo{Prefix: cfg.MQTT.Prefix, Site: cfg.Site, Gateway: cfg.Gateway, Version: g.version, Started: g.started}
-		mp, err := mqtt.NewAlertPath(info, g.pub.pubs...)
+		mp, err := mqtt.NewAlertPath(info, pubs...)
 		if err != nil {
 			return fmt.Errorf("gateway: mqtt alert path: %w", err)
 		}
+		a.mqttPath = mp
 		targets = append(targets, mqttTarget{mp})
 	}
 	if ac := cfg.Alerting; ac != nil {

@@ -62,6 +62,12 @@ type Gateway struct {
 	mu       sync.Mutex
 	httpAddr string
 	rl       reloadState
+	// sendCtx and spawnSender, set by Run, start a sender goroutine (an
+	// MQTT broker's, an alert path's, the history sink's) that drains
+	// until sendCtx ends, after polling has stopped. A reload starts the
+	// senders of the destinations it adds with them.
+	sendCtx     context.Context
+	spawnSender func(func())
 }
 
 type device struct {
@@ -198,20 +204,18 @@ func (g *Gateway) Run(ctx context.Context, ready func()) error {
 	// winds down, and stop after it.
 	sendCtx, stopSend := context.WithCancel(context.Background())
 	var senders sync.WaitGroup
-	g.pub.run(sendCtx, func(f func()) {
+	spawnSender := func(f func()) {
 		senders.Add(1)
 		go func() {
 			defer senders.Done()
 			f()
 		}()
-	})
-	g.alerts.run(sendCtx, func(f func()) {
-		senders.Add(1)
-		go func() {
-			defer senders.Done()
-			f()
-		}()
-	})
+	}
+	g.mu.Lock()
+	g.sendCtx, g.spawnSender = sendCtx, spawnSender
+	g.mu.Unlock()
+	g.pub.run(sendCtx, spawnSender)
+	g.alerts.run(sendCtx, spawnSender)
 	g.startTraps(ctx)
 	// A reload may replace the lists as soon as the gateway runs: read
 	// them under the lock, once.
@@ -226,6 +230,9 @@ func (g *Gateway) Run(ctx context.Context, ready func()) error {
 		ready()
 	}
 	<-ctx.Done()
+	// No reload from here on: one in progress finishes first, and none
+	// can start a sender once the senders are being waited for.
+	g.stopReloads()
 	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(sctx)
@@ -235,7 +242,6 @@ func (g *Gateway) Run(ctx context.Context, ready func()) error {
 	if g.traps != nil {
 		_ = g.traps.Close()
 	}
-	g.stopReloads()
 	devices, _, conns := g.snapshotDevices()
 	for _, c := range conns {
 		_ = c.Close()

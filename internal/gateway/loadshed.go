@@ -79,12 +79,12 @@ func (g *Gateway) buildLoadshed() error {
 			opts.OpenAlerts = append(opts.OpenAlerts, ev)
 		}
 	}
-	if m := g.cfg.MQTT; m != nil && len(g.pub.pubs) > 0 {
+	if m := g.cfg.MQTT; m != nil && len(g.pub.brokers()) > 0 {
 		topics := mqtt.StatusInfo{Prefix: m.Prefix, Site: g.cfg.Site, Gateway: g.cfg.Gateway}.Topics()
 		opts.AckTopic = topics.Loadshed() + "/ack"
 		opts.Publish = func(sub string, payload []byte) error {
 			var errs []error
-			for _, p := range g.pub.pubs {
+			for _, p := range g.pub.brokers() {
 				if _, err := p.Enqueue(outbox.Message{Class: outbox.Control, Key: "loadshed", Topic: topics.Loadshed() + "/" + sub, Payload: payload}); err != nil {
 					errs = append(errs, err)
 					continue

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/facgw/facgw/internal/config"
@@ -21,9 +23,29 @@ import (
 // broker the same (device, seq) messages, and the history sink.
 type publishing struct {
 	seq    *mqtt.Sequencer
-	pubs   []*mqtt.Publisher
 	fanout *mqtt.Fanout
+
+	// mu guards pubs and influx: a reload adds and removes brokers and
+	// replaces the history sink while the gateway runs.
+	mu     sync.RWMutex
+	pubs   []*mqtt.Publisher
 	influx *influx.Sink
+}
+
+// brokers returns the publishers of the configured brokers, one per
+// broker, in config order. A reload may change the set: callers take a
+// fresh copy each time rather than keeping one.
+func (p *publishing) brokers() []*mqtt.Publisher {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return slices.Clone(p.pubs)
+}
+
+// history returns the history sink, nil without one.
+func (p *publishing) history() *influx.Sink {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.influx
 }
 
 func outboxOptions(dir string, o config.Outbox) outbox.Options {
