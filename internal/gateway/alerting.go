@@ -38,7 +38,7 @@ type alerting struct {
 	// mqttPath is the MQTT alert path, nil when alerts do not go over
 	// MQTT; a reload that adds or removes brokers updates its publishers.
 	mqttPath *mqtt.AlertPath
-	now           func() time.Time
+	now      func() time.Time
 }
 
 // alertPathMaxBackoff caps the wait between attempts on an alert path:
