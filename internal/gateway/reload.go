@@ -41,13 +41,15 @@ import (
 // or in their profile: only those restart, the others' poll goroutines are
 // never touched), their Modbus connections, the rule set (the engine is
 // rebuilt from the ledger, so firing episodes keep their id and are not
-// announced again) and the HTTP users and tokens (logged-in sessions are
-// lost). What waits for a restart, and is reported so: site, gateway,
-// state_dir, http listen/tls/history/session_ttl, mqtt, influx, traps,
-// alerting (the delivery paths and their dispatcher), loadshed, the
-// defaults' stale_after, and any device a load-shed policy switches (the
-// controller holds its driver). The sequence store, outboxes, ledger and
-// hub are never rebuilt, so sequence numbers and alert state carry over.
+// announced again), the HTTP users and tokens (logged-in sessions are
+// lost), and the durable destinations: MQTT brokers and the history
+// database (sinks_reload.go; a changed one keeps its outbox). What waits
+// for a restart, and is reported so: site, gateway, state_dir, http
+// listen/tls/history/session_ttl, the mqtt section as a whole and its
+// prefix, outbox bounds, traps, loadshed, the defaults' stale_after, and
+// any device a load-shed policy switches (the controller holds its
+// driver). The sequence store, outboxes, ledger and hub are never
+// rebuilt, so sequence numbers and alert state carry over.
 
 // Loader reads the configuration and the profiles anew, the way the
 // process did at start (cmd/facgw: the same -config path).
@@ -72,6 +74,10 @@ type ReloadResult struct {
 	// AuthRebuilt says the HTTP users or tokens changed; sessions were
 	// dropped.
 	AuthRebuilt bool `json:"http_auth_rebuilt"`
+	// Sinks lists the durable destinations changed, added or removed
+	// ("mqtt.brokers[b] changed", "influx added", ...); their outboxes
+	// carried over.
+	Sinks []string `json:"sinks"`
 	// NeedsRestart lists what differs from the running process but can
 	// only take effect after a restart; it stays listed on later reloads
 	// until a restart (or until the file matches the running value again).
@@ -175,7 +181,7 @@ func (g *Gateway) Reload(cfg *config.Config, reg *profiles.Registry) (ReloadResu
 	g.rl.statusMu.Unlock()
 	g.log.Info("configuration reloaded", "file", cfg.File, "devices_added", res.Added, "devices_removed", res.Removed,
 		"devices_changed", res.Changed, "devices_unchanged", res.Unchanged, "rules_rebuilt", res.RulesRebuilt,
-		"http_auth_rebuilt", res.AuthRebuilt, "needs_restart", res.NeedsRestart)
+		"http_auth_rebuilt", res.AuthRebuilt, "sinks", res.Sinks, "needs_restart", res.NeedsRestart)
 	return res, nil
 }
 
@@ -239,6 +245,7 @@ type reloadPlan struct {
 	connOf map[string]string
 	rules  bool
 	auth   *auth.Authenticator
+	sinks  *sinksPlan
 }
 
 // planReload compares cfg with what runs and builds the new parts.
@@ -393,6 +400,14 @@ func (g *Gateway) planReload(cfg *config.Config, reg *profiles.Registry) (*reloa
 		p.auth = a
 		p.result.AuthRebuilt = true
 	}
+	sp, err := g.planSinks(cfg)
+	if err != nil {
+		scratch.discard(conns)
+		return p, err
+	}
+	p.sinks = sp
+	p.result.Sinks = append([]string{}, sp.summary...)
+	p.result.NeedsRestart = append(p.result.NeedsRestart, sp.restart...)
 	p.result.NeedsRestart = append(p.result.NeedsRestart, g.trapsNeedRestart(cfg)...)
 	sort.Strings(p.result.NeedsRestart)
 	p.result.NeedsRestart = slices.Compact(p.result.NeedsRestart)
@@ -456,6 +471,9 @@ func (g *Gateway) applyReload(p *reloadPlan) {
 	}
 	if err := g.poller.Add(p.start...); err != nil {
 		g.log.Error("reload: new schedules not started", "err", err)
+	}
+	if p.sinks != nil {
+		g.applySinks(p.sinks)
 	}
 	g.rl.cur, g.rl.keys, g.rl.connOf = p.cfg, p.keys, p.connOf
 }
@@ -559,8 +577,6 @@ func (g *Gateway) needsRestart(cfg *config.Config) []string {
 		{"http.tls", run.HTTP.TLS, cfg.HTTP.TLS},
 		{"http.history", run.HTTP.History, cfg.HTTP.History},
 		{"defaults.stale_after", run.Defaults.StaleAfter, cfg.Defaults.StaleAfter},
-		{"mqtt", run.MQTT, cfg.MQTT},
-		{"influx", run.Influx, cfg.Influx},
 		{"traps", run.Traps, cfg.Traps},
 		{"alerting", run.Alerting, cfg.Alerting},
 		{"loadshed", run.Loadshed, cfg.Loadshed},

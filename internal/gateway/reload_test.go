@@ -299,13 +299,10 @@ func TestReloadRestartsOnlyChangedDeviceIntegration(t *testing.T) {
 	}
 }
 
-// TestReloadKeepsFiringAlertIntegration: a firing alert stays firing with
-// its episode id across a reload that rebuilds the rules engine (an
-// unrelated rule disabled) and is not announced again on any path;
-// disabling its own rule then resolves it.
-func TestReloadKeepsFiringAlertIntegration(t *testing.T) {
-	d := startReloadDemo(t)
-	mq := watchMQTT(t, strings.SplitN(d.info.Brokers[0], "=", 2)[1])
+// fireRack1 runs thermal runaway on battery rack 1 until its off-gas
+// alert fires, and returns the alert.
+func (d *reloadDemo) fireRack1(t *testing.T) alert.Event {
+	t.Helper()
 	if err := d.info.Sim.SetScenario("bms-rack1", "thermal-runaway"); err != nil {
 		t.Fatal(err)
 	}
@@ -320,6 +317,17 @@ func TestReloadKeepsFiringAlertIntegration(t *testing.T) {
 		}
 		return false
 	})
+	return fired
+}
+
+// TestReloadKeepsFiringAlertIntegration: a firing alert stays firing with
+// its episode id across a reload that rebuilds the rules engine (an
+// unrelated rule disabled) and is not announced again on any path;
+// disabling its own rule then resolves it.
+func TestReloadKeepsFiringAlertIntegration(t *testing.T) {
+	d := startReloadDemo(t)
+	mq := watchMQTT(t, strings.SplitN(d.info.Brokers[0], "=", 2)[1])
+	fired := d.fireRack1(t)
 	waitFor(t, "the alert on both paths", func() bool {
 		return received(d.info.Receiver.Events(), fired.ID, alert.KindFiring) && mq.has(fired.ID, alert.KindFiring)
 	})

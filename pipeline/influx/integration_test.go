@@ -8,7 +8,6 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -25,17 +24,8 @@ type victoria struct {
 
 func startVictoria(t testing.TB) *victoria {
 	t.Helper()
-	testpeer.Require(t, "victoria-metrics", "/usr/bin/victoria-metrics")
-	addr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t))
-	args := []string{
-		"-httpListenAddr=" + addr,
-		"-storageDataPath=" + filepath.Join(t.TempDir(), "vm"),
-		"-retentionPeriod=100y",
-		"-search.latencyOffset=0s",
-		"-search.disableCache",
-	}
-	p := testpeer.StartProcess(t, "/usr/bin/victoria-metrics", args, testpeer.WithReadyTCP(addr))
-	return &victoria{proc: p, url: "http://" + addr}
+	url, p := testpeer.StartVictoriaMetrics(t)
+	return &victoria{proc: p, url: url}
 }
 
 // series is one object of /api/v1/export.

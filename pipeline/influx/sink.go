@@ -37,6 +37,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
@@ -173,12 +174,17 @@ type Stats struct {
 // Run owns the only goroutine that talks to the database; call it once.
 // Close after Run has returned.
 type Sink struct {
+	log *slog.Logger
+	ob  *outbox.Outbox
+
+	// cfg, client, wapi and tr are Run's: only Run reads them, and it
+	// takes a Reconfigure's replacement (next) between writes.
 	cfg    Config
-	log    *slog.Logger
-	ob     *outbox.Outbox
 	client influxdb2.Client
 	wapi   api.WriteAPIBlocking
 	tr     *http.Transport
+	next   atomic.Pointer[target]
+	wake   chan struct{} // a replacement is waiting; cap 1
 
 	encMu sync.Mutex // guards enc and buf
 	enc   *Encoder
@@ -208,21 +214,78 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("influx: %w", err)
 	}
+	t := newTarget(cfg)
+	return &Sink{
+		cfg:    cfg,
+		log:    log.With("component", "influx"),
+		ob:     ob,
+		client: t.client,
+		wapi:   t.wapi,
+		tr:     t.tr,
+		wake:   make(chan struct{}, 1),
+		enc:    NewEncoder(cfg.Site, cfg.Gateway),
+	}, nil
+}
+
+// target is a database client with the settings it was made for.
+type target struct {
+	cfg    Config
+	client influxdb2.Client
+	wapi   api.WriteAPIBlocking
+	tr     *http.Transport
+}
+
+func newTarget(cfg Config) *target {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	opts := influxdb2.DefaultOptions().
 		SetApplicationName("facgw").
 		SetPrecision(time.Nanosecond).
 		SetHTTPClient(&http.Client{Timeout: cfg.Timeout, Transport: tr})
 	client := influxdb2.NewClientWithOptions(cfg.URL, cfg.Token, opts)
-	return &Sink{
-		cfg:    cfg,
-		log:    log.With("component", "influx"),
-		ob:     ob,
-		client: client,
-		wapi:   client.WriteAPIBlocking(cfg.Org, cfg.Bucket),
-		tr:     tr,
-		enc:    NewEncoder(cfg.Site, cfg.Gateway),
-	}, nil
+	return &target{cfg: cfg, client: client, wapi: client.WriteAPIBlocking(cfg.Org, cfg.Bucket), tr: tr}
+}
+
+// CheckConfig checks cfg the way New and Reconfigure do, opening nothing.
+func CheckConfig(cfg Config) error {
+	cfg.setDefaults()
+	return cfg.validate()
+}
+
+// Reconfigure replaces the database settings (URL, org, bucket, token,
+// batch size, flush interval, timeout, backoff) while the sink runs: the
+// write in progress finishes with the old ones, the next (and a retry
+// that was waiting) goes with the new ones. The outbox, the site and
+// gateway tags stay: what waits in the outbox goes to the database as now
+// configured. An invalid cfg changes nothing.
+func (s *Sink) Reconfigure(cfg Config) error {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	if old := s.next.Swap(newTarget(cfg)); old != nil {
+		old.tr.CloseIdleConnections()
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	s.log.Info("database settings changed", "config", cfg)
+	return nil
+}
+
+// takeNext switches to a Reconfigure's settings, if any are waiting; on
+// Run's goroutine only. It reports whether it switched.
+func (s *Sink) takeNext() bool {
+	t := s.next.Swap(nil)
+	if t == nil {
+		return false
+	}
+	s.tr.CloseIdleConnections()
+	s.client.Close()
+	site, gw, ob := s.cfg.Site, s.cfg.Gateway, s.cfg.Outbox
+	s.cfg, s.client, s.wapi, s.tr = t.cfg, t.client, t.wapi, t.tr
+	s.cfg.Site, s.cfg.Gateway, s.cfg.Outbox = site, gw, ob
+	return true
 }
 
 // Write encodes one poll's points as line protocol under measurement class
@@ -267,6 +330,7 @@ func (s *Sink) Stats() Stats {
 // Close closes the outbox and the client's connections. Call it after Run
 // has returned; Write fails afterwards.
 func (s *Sink) Close() error {
+	s.takeNext()
 	s.client.Close()
 	s.tr.CloseIdleConnections()
 	if err := s.ob.Close(); err != nil {
@@ -287,6 +351,10 @@ func (s *Sink) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if s.takeNext() {
+			failures = 0
+			s.ping(ctx)
+		}
 		msgs, err := s.ob.Peek(s.cfg.BatchSize)
 		if errors.Is(err, outbox.ErrClosed) {
 			return fmt.Errorf("influx: run: %w", err)
@@ -297,7 +365,7 @@ func (s *Sink) Run(ctx context.Context) error {
 			s.stats.LastError, s.stats.LastErrorTime = "influx: read outbox: "+err.Error(), time.Now()
 			s.mu.Unlock()
 			failures++
-			if !sleep(ctx, s.backoff(failures, 0)) {
+			if !s.sleep(ctx, s.backoff(failures, 0)) {
 				return ctx.Err()
 			}
 			continue
@@ -307,6 +375,7 @@ func (s *Sink) Run(ctx context.Context) error {
 			case <-ctx.Done():
 				return ctx.Err()
 			case <-s.ob.Ready():
+			case <-s.wake:
 			case <-idle.C:
 				s.ping(ctx)
 				idle.Reset(pingEvery)
@@ -337,7 +406,7 @@ func (s *Sink) Run(ctx context.Context) error {
 			}
 			s.log.Log(ctx, level, "write failed; retrying", "err", err, "messages", len(batch), "lines", lines,
 				"failures", failures, "retry_in", d, "outbox_depth", s.ob.Stats().Depth)
-			if !sleep(ctx, d) {
+			if !s.sleep(ctx, d) {
 				return ctx.Err()
 			}
 			continue
@@ -536,14 +605,17 @@ func (s *Sink) backoff(n int, floor time.Duration) time.Duration {
 	return min(max(d, floor), s.cfg.MaxBackoff)
 }
 
-// sleep waits d or until ctx ends; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
+// sleep waits d, less if Reconfigure brings new settings to try at once;
+// it returns false if ctx ended.
+func (s *Sink) sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return false
 	case <-t.C:
+		return true
+	case <-s.wake:
 		return true
 	}
 }

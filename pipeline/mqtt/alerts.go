@@ -3,6 +3,7 @@ package mqtt
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -26,7 +27,52 @@ func (t Topics) AlertActive(id string) string { return t.base + "/alerts/active/
 // and each broker's sender delivers it in order with the telemetry.
 type AlertPath struct {
 	topics Topics
+	mu     sync.RWMutex // guards pubs; Enqueue holds it shared
 	pubs   []*Publisher
+}
+
+// SetPublishers replaces the brokers the path delivers through (a reload
+// added or removed one). It waits for an Enqueue in progress; later
+// events go to the new set. A broker new to the path is first given
+// active (see Announce). A removed broker's outbox keeps what it holds.
+// An error names the added brokers that refused the active events; the
+// set is replaced anyway (the next events try them again).
+func (a *AlertPath) SetPublishers(active []alert.Event, pubs ...*Publisher) error {
+	if len(pubs) == 0 {
+		return errors.New("mqtt: alert path: no brokers")
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var errs []error
+	for _, p := range pubs {
+		if !slices.Contains(a.pubs, p) {
+			errs = append(errs, announce(a.topics, active, p))
+		}
+	}
+	a.pubs = slices.Clone(pubs)
+	return errors.Join(errs...)
+}
+
+// Announce queues active, the latest event of each episode firing now
+// (the ledger's Active), for one broker, in order with the path's other
+// events: for a broker that is new (added, or its URL now points at
+// another server), so that its retained alerts/active topics show what is
+// burning, as on the other brokers.
+func (a *AlertPath) Announce(active []alert.Event, p *Publisher) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return announce(a.topics, active, p)
+}
+
+func announce(t Topics, active []alert.Event, p *Publisher) error {
+	for _, ev := range active {
+		for _, m := range alertMessages(t, ev) {
+			if _, err := p.Enqueue(m); err != nil {
+				return err
+			}
+		}
+	}
+	return p.Sync()
 }
 
 // NewAlertPath returns the MQTT alert path over the publishers.
@@ -46,6 +92,8 @@ func NewAlertPath(info StatusInfo, pubs ...*Publisher) (*AlertPath, error) {
 // twice, with the same id and seq).
 func (a *AlertPath) Enqueue(ev alert.Event) error {
 	msgs := alertMessages(a.topics, ev)
+	a.mu.RLock()
+	defer a.mu.RUnlock()
 	// The brokers' outboxes are synced concurrently: each sync is an
 	// fsync, and the alert should not wait for one broker's disk before
 	// the next gets it.
@@ -103,6 +151,8 @@ type AlertPathHealth struct {
 // Health returns the path's health; safe for concurrent use.
 func (a *AlertPath) Health() AlertPathHealth {
 	h := AlertPathHealth{Brokers: map[string]string{}}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
 	for _, p := range a.pubs {
 		s := p.Stats()
 		if s.Outbox.Depth > h.Depth {

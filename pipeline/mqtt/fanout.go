@@ -28,11 +28,16 @@ type Fanout struct {
 	gateway []byte // JSON string
 	topics  Topics
 	seq     *Sequencer
+
+	// sinksMu guards sinks: Publish holds it shared while it appends, so
+	// once SetSinks returns no Publish still appends to a sink it
+	// dropped.
+	sinksMu sync.RWMutex
 	sinks   []Enqueuer
 
 	// stateEvery rate-limits the retained state message per device; see
 	// SetStateEvery.
-	stateEvery time.Duration
+	stateEvery atomic.Int64
 
 	mu      sync.Mutex
 	devices map[string]*deviceState
@@ -59,8 +64,19 @@ type deviceState struct {
 // stream is not affected: every poll is still a telemetry message. A late
 // consumer then sees the whole facility at most d old and catches up from
 // telemetry. Zero (the default) queues the state after every poll. Call
-// before the first Publish.
-func (f *Fanout) SetStateEvery(d time.Duration) { f.stateEvery = d }
+// at any time.
+func (f *Fanout) SetStateEvery(d time.Duration) { f.stateEvery.Store(int64(d)) }
+
+// SetSinks replaces the outboxes every Publish appends to (a reload added
+// or removed a broker). It waits for the Publish calls in progress; from
+// its return on, every Publish appends to exactly the new set. A sink
+// added here gets each device's messages from its next poll on (same seq
+// numbering as the others); one removed gets nothing more.
+func (f *Fanout) SetSinks(sinks ...Enqueuer) {
+	f.sinksMu.Lock()
+	f.sinks = slices.Clone(sinks)
+	f.sinksMu.Unlock()
+}
 
 // NewFanout returns a Fanout over the publishers (any Enqueuer; normally
 // one *Publisher per broker). seq is shared by all of them.
@@ -150,6 +166,8 @@ func (f *Fanout) Publish(device string, pts []point.Point) error {
 		msgs = append(msgs, outbox.Message{Class: outbox.Telemetry, Key: device, Topic: d.state, Payload: sb, Retain: true})
 	}
 	var errs []error
+	f.sinksMu.RLock()
+	defer f.sinksMu.RUnlock()
 	for _, s := range f.sinks {
 		for _, m := range msgs {
 			if _, err := s.Enqueue(m); err != nil {
@@ -169,7 +187,8 @@ func (f *Fanout) Publish(device string, pts []point.Point) error {
 // stateDue decides whether this poll also queues the device's retained
 // state (see SetStateEvery); d is locked.
 func (f *Fanout) stateDue(d *deviceState, pts []point.Point) bool {
-	if f.stateEvery <= 0 {
+	every := time.Duration(f.stateEvery.Load())
+	if every <= 0 {
 		return true
 	}
 	now := time.Now()
@@ -179,7 +198,7 @@ func (f *Fanout) stateDue(d *deviceState, pts []point.Point) bool {
 			return true
 		}
 	}
-	if !d.stateAt.IsZero() && now.Sub(d.stateAt) < f.stateEvery {
+	if !d.stateAt.IsZero() && now.Sub(d.stateAt) < every {
 		return false
 	}
 	d.stateAt = now

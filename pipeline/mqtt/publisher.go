@@ -101,14 +101,19 @@ type TLSConfig struct {
 // broker's sender: the caller starts it on a goroutine of its own; it owns
 // the connection (and the goroutines of each connection); Close stops it.
 type Publisher struct {
-	cfg    BrokerConfig
+	cfg    BrokerConfig // as given to New; the dial settings in it may be replaced: see dial
 	status StatusInfo
 	topics Topics
 	log    *slog.Logger
-	tls    *tls.Config // nil for tcp://
-	url    string      // cfg.URL without credentials, for stats and logs
 	ob     *outbox.Outbox
 	offln  []byte // offline status payload (last will, clean close)
+
+	// dialConf is what each connection is made with; Reconfigure
+	// replaces it, and kick ends the connection (or the wait for one) so
+	// the next is made with the new settings.
+	dialConf atomic.Pointer[dialConf]
+	kickMu   sync.Mutex
+	kick     context.CancelFunc // ends the current connection attempt or session; nil outside Run
 
 	closeCtx    context.Context // canceled by Close
 	closeCancel context.CancelFunc
@@ -135,6 +140,13 @@ type Publisher struct {
 	lat       latency
 }
 
+// dialConf is the part of a BrokerConfig a running Publisher can change.
+type dialConf struct {
+	cfg BrokerConfig
+	tls *tls.Config // nil for tcp://
+	url string      // cfg.URL without credentials, for stats and logs
+}
+
 // Enqueuer is what Fanout needs of a publisher.
 type Enqueuer interface {
 	Enqueue(m outbox.Message) (outbox.Message, error)
@@ -152,6 +164,56 @@ func New(cfg BrokerConfig, status StatusInfo, log *slog.Logger) (*Publisher, err
 	if err := status.Validate(); err != nil {
 		return nil, err
 	}
+	dc, err := prepare(&cfg, status)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.InFlight == 0 {
+		cfg.InFlight = DefaultInFlight
+	}
+	if cfg.InFlight < 1 || cfg.InFlight > MaxInFlight {
+		return nil, fmt.Errorf("mqtt: broker %q: in_flight %d outside 1..%d", cfg.Name, cfg.InFlight, MaxInFlight)
+	}
+	if cfg.Outbox.Dir == "" {
+		return nil, fmt.Errorf("mqtt: broker %q: outbox dir is required", cfg.Name)
+	}
+	if cfg.Outbox.SyncEvery == 0 {
+		// The outbox's zero means an fsync per Append; Enqueue is on the
+		// polling path.
+		cfg.Outbox.SyncEvery = outbox.DefaultSyncEvery
+	}
+	p := &Publisher{
+		cfg:    cfg,
+		status: status,
+		topics: status.Topics(),
+		log:    log.With("broker", cfg.Name),
+		offln:  status.statusPayload(StateOffline),
+	}
+	p.dialConf.Store(dc)
+	if cfg.Outbox.Logger == nil {
+		cfg.Outbox.Logger = p.log
+	}
+	if p.ob, err = outbox.Open(cfg.Outbox); err != nil {
+		return nil, fmt.Errorf("mqtt: broker %q: %w", cfg.Name, err)
+	}
+	p.closeCtx, p.closeCancel = context.WithCancel(context.Background())
+	return p, nil
+}
+
+// CheckBroker checks cfg's connection settings (URL, TLS files) the way
+// New and Reconfigure do, without opening anything: for a reload that
+// must refuse a bad configuration before it changes what runs.
+func CheckBroker(cfg BrokerConfig, status StatusInfo) error {
+	if err := status.Validate(); err != nil {
+		return err
+	}
+	_, err := prepare(&cfg, status)
+	return err
+}
+
+// prepare checks the connection settings of cfg, fills in their defaults
+// and reads the TLS files.
+func prepare(cfg *BrokerConfig, status StatusInfo) (*dialConf, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("mqtt: broker %q: url: %w", cfg.Name, err)
@@ -183,41 +245,44 @@ func New(cfg BrokerConfig, status StatusInfo, log *slog.Logger) (*Publisher, err
 	if cfg.MaxBackoff < cfg.Backoff {
 		cfg.MaxBackoff = cfg.Backoff
 	}
-	if cfg.InFlight == 0 {
-		cfg.InFlight = DefaultInFlight
-	}
-	if cfg.InFlight < 1 || cfg.InFlight > MaxInFlight {
-		return nil, fmt.Errorf("mqtt: broker %q: in_flight %d outside 1..%d", cfg.Name, cfg.InFlight, MaxInFlight)
-	}
-	if cfg.Outbox.Dir == "" {
-		return nil, fmt.Errorf("mqtt: broker %q: outbox dir is required", cfg.Name)
-	}
-	if cfg.Outbox.SyncEvery == 0 {
-		// The outbox's zero means an fsync per Append; Enqueue is on the
-		// polling path.
-		cfg.Outbox.SyncEvery = outbox.DefaultSyncEvery
-	}
-	p := &Publisher{
-		cfg:    cfg,
-		status: status,
-		topics: status.Topics(),
-		log:    log.With("broker", cfg.Name),
-		url:    (&url.URL{Scheme: u.Scheme, Host: u.Host}).String(),
-		offln:  status.statusPayload(StateOffline),
-	}
+	dc := &dialConf{url: (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()}
 	if secure {
-		if p.tls, err = buildTLS(cfg.TLS, u.Hostname()); err != nil {
+		if dc.tls, err = buildTLS(cfg.TLS, u.Hostname()); err != nil {
 			return nil, fmt.Errorf("mqtt: broker %q: %w", cfg.Name, err)
 		}
 	}
-	if cfg.Outbox.Logger == nil {
-		cfg.Outbox.Logger = p.log
+	dc.cfg = *cfg
+	return dc, nil
+}
+
+// Reconfigure replaces the broker's connection settings (URL, client id,
+// credentials, TLS, keepalive, timeouts and backoff) while the publisher
+// runs: the current connection ends cleanly (PUBACKs still due are
+// awaited briefly, the offline status is published to the broker it was
+// connected to) and the next one is made with the new settings at once.
+// The outbox is untouched: what it holds goes to the broker as now
+// configured, from its head, in order. The name, the outbox and InFlight
+// stay as they were; an invalid cfg changes nothing.
+func (p *Publisher) Reconfigure(cfg BrokerConfig) error {
+	if cfg.Name == "" {
+		cfg.Name = p.cfg.Name
 	}
-	if p.ob, err = outbox.Open(cfg.Outbox); err != nil {
-		return nil, fmt.Errorf("mqtt: broker %q: %w", cfg.Name, err)
+	if cfg.Name != p.cfg.Name {
+		return fmt.Errorf("mqtt: broker %q: reconfigure: cannot rename to %q", p.cfg.Name, cfg.Name)
 	}
-	p.closeCtx, p.closeCancel = context.WithCancel(context.Background())
-	return p, nil
+	dc, err := prepare(&cfg, p.status)
+	if err != nil {
+		return err
+	}
+	dc.cfg.InFlight, dc.cfg.Outbox = p.cfg.InFlight, p.cfg.Outbox
+	p.dialConf.Store(dc)
+	p.log.Info("mqtt: broker settings changed; reconnecting", "url", dc.url)
+	p.kickMu.Lock()
+	if p.kick != nil {
+		p.kick()
+	}
+	p.kickMu.Unlock()
+	return nil
 }
 
 func setDefault(d *time.Duration, def time.Duration) {
@@ -319,36 +384,72 @@ func (p *Publisher) Run(ctx context.Context) error {
 	defer context.AfterFunc(p.closeCtx, cancel)()
 
 	q := newFlights(p.cfg.InFlight)
+	defer p.setKick(nil)
 	for attempt := 0; ; {
 		if ctx.Err() != nil {
 			return nil
 		}
-		c, err := p.connect(ctx)
+		// One attempt (a connection and its session, or the wait after
+		// a failure) runs under cctx: Reconfigure cancels it to make the
+		// next connection with new settings.
+		cctx, kick := context.WithCancel(ctx)
+		p.setKick(kick)
+		dc := p.dialConf.Load()
+		c, err := p.connect(cctx, dc)
 		if err != nil {
+			kicked := cctx.Err() != nil
+			kick()
 			if ctx.Err() != nil {
 				return nil
+			}
+			if kicked {
+				attempt = 0
+				continue
 			}
 			attempt++
 			p.connectFailures.Add(1)
 			p.setErr(err, attempt)
-			if !sleepCtx(ctx, backoff.Jittered(p.cfg.Backoff, p.cfg.MaxBackoff, attempt)) {
+			if !p.sleepKickable(ctx, backoff.Jittered(dc.cfg.Backoff, dc.cfg.MaxBackoff, attempt)) {
 				return nil
 			}
 			continue
 		}
 		attempt = 0
-		err = p.session(ctx, c, q)
-		if ctx.Err() != nil {
+		err = p.session(cctx, c, q)
+		kicked := cctx.Err() != nil
+		kick()
+		if kicked {
+			// Run is ending, or the settings changed: end this
+			// connection cleanly.
 			p.shutdown(c, q)
 			p.down(c, nil)
-			return nil
+			if ctx.Err() != nil {
+				return nil
+			}
+			continue
 		}
 		p.down(c, err)
 		// Do not hammer a broker that accepts and then drops us.
-		if !sleepCtx(ctx, backoff.Jittered(p.cfg.Backoff, p.cfg.MaxBackoff, 1)) {
+		if !p.sleepKickable(ctx, backoff.Jittered(dc.cfg.Backoff, dc.cfg.MaxBackoff, 1)) {
 			return nil
 		}
 	}
+}
+
+func (p *Publisher) setKick(kick context.CancelFunc) {
+	p.kickMu.Lock()
+	p.kick = kick
+	p.kickMu.Unlock()
+}
+
+// sleepKickable waits d before the next connection attempt; Reconfigure
+// ends the wait early. It returns false if ctx ended.
+func (p *Publisher) sleepKickable(ctx context.Context, d time.Duration) bool {
+	cctx, kick := context.WithCancel(ctx)
+	defer kick()
+	p.setKick(kick)
+	sleepCtx(cctx, d)
+	return ctx.Err() == nil
 }
 
 // Close stops Run (cleanly: PUBACKs still due are awaited up to 2 s, the
@@ -383,6 +484,7 @@ func (p *Publisher) Close() error {
 // tokens, its reconnect logic) can outlive the connection it belongs to.
 type conn struct {
 	epoch  uint64
+	url    string // the broker, without credentials
 	client paho.Client
 	lost   chan struct{} // closed when paho reports the connection lost
 	once   sync.Once
@@ -423,15 +525,16 @@ func (c *conn) isLost() bool {
 
 // connect opens one connection epoch. Cancelling ctx aborts the dial and
 // the handshakes.
-func (p *Publisher) connect(ctx context.Context) (*conn, error) {
-	c := &conn{epoch: p.epoch.Add(1), lost: make(chan struct{}), flushAcks: func() {}}
-	timeout := p.cfg.ConnectTimeout
+func (p *Publisher) connect(ctx context.Context, dc *dialConf) (*conn, error) {
+	c := &conn{epoch: p.epoch.Add(1), lost: make(chan struct{}), flushAcks: func() {}, url: dc.url}
+	cfg := &dc.cfg
+	timeout := cfg.ConnectTimeout
 	var stopAbort func() bool
 	opts := paho.NewClientOptions().
-		AddBroker(p.cfg.URL).
-		SetClientID(p.cfg.ClientID).
-		SetUsername(p.cfg.Username).
-		SetPassword(p.cfg.Password).
+		AddBroker(cfg.URL).
+		SetClientID(cfg.ClientID).
+		SetUsername(cfg.Username).
+		SetPassword(cfg.Password).
 		SetProtocolVersion(4). // no silent retry as 3.1 after a refusal
 		// Reconnecting is ours, with a clean session and a new client
 		// each time: paho's resume reorders (#731) and completes tokens
@@ -439,7 +542,7 @@ func (p *Publisher) connect(ctx context.Context) (*conn, error) {
 		SetCleanSession(true).
 		SetAutoReconnect(false).
 		SetConnectRetry(false).
-		SetKeepAlive(p.cfg.KeepAlive).
+		SetKeepAlive(cfg.KeepAlive).
 		SetPingTimeout(timeout).
 		SetConnectTimeout(timeout).
 		SetWriteTimeout(timeout).
@@ -452,7 +555,7 @@ func (p *Publisher) connect(ctx context.Context) (*conn, error) {
 		SetBinaryWill(p.topics.Status(), p.offln, QoS, true).
 		SetConnectionLostHandler(func(_ paho.Client, err error) { c.lose(err) }).
 		SetCustomOpenConnectionFn(func(u *url.URL, _ paho.ClientOptions) (net.Conn, error) {
-			nc, flush, err := p.dial(ctx, u.Host)
+			nc, flush, err := p.dial(ctx, dc, u.Host)
 			c.mu.Lock()
 			if err != nil {
 				c.dialEr = err
@@ -478,7 +581,7 @@ func (p *Publisher) connect(ctx context.Context) (*conn, error) {
 		c.mu.Lock()
 		dialErr := c.dialEr
 		c.mu.Unlock()
-		return nil, connectError(p.url, p.cfg.Username, err, dialErr)
+		return nil, connectError(dc.url, cfg.Username, err, dialErr)
 	}
 	if ctx.Err() != nil {
 		c.client.Disconnect(0)
@@ -489,20 +592,20 @@ func (p *Publisher) connect(ctx context.Context) (*conn, error) {
 	p.mu.Lock()
 	p.upSince = time.Now()
 	p.mu.Unlock()
-	p.log.Info("mqtt: connected", "url", p.url, "epoch", c.epoch, "outbox_depth", p.ob.Stats().Depth)
+	p.log.Info("mqtt: connected", "url", dc.url, "epoch", c.epoch, "outbox_depth", p.ob.Stats().Depth)
 	return c, nil
 }
 
-func (p *Publisher) dial(ctx context.Context, host string) (net.Conn, func(), error) {
-	d := net.Dialer{Timeout: p.cfg.ConnectTimeout, KeepAlive: p.cfg.KeepAlive}
+func (p *Publisher) dial(ctx context.Context, dc *dialConf, host string) (net.Conn, func(), error) {
+	d := net.Dialer{Timeout: dc.cfg.ConnectTimeout, KeepAlive: dc.cfg.KeepAlive}
 	nc, err := d.DialContext(ctx, "tcp", host)
 	if err != nil {
 		return nil, nil, err
 	}
 	nc, flush := quickAck(nc)
-	if p.tls != nil {
-		tc := tls.Client(nc, p.tls)
-		hctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout)
+	if dc.tls != nil {
+		tc := tls.Client(nc, dc.tls)
+		hctx, cancel := context.WithTimeout(ctx, dc.cfg.ConnectTimeout)
 		defer cancel()
 		if err := tc.HandshakeContext(hctx); err != nil {
 			nc.Close()
@@ -820,12 +923,12 @@ func (p *Publisher) down(c *conn, err error) {
 		c.client.Disconnect(0)
 	}
 	if err == nil {
-		p.log.Info("mqtt: disconnected", "url", p.url, "epoch", c.epoch)
+		p.log.Info("mqtt: disconnected", "url", c.url, "epoch", c.epoch)
 		return
 	}
 	p.setErr(err, 0)
 	p.log.Warn("mqtt: connection lost; resending from the outbox head on the next connection",
-		"url", p.url, "epoch", c.epoch, "error", err, "outbox_depth", p.ob.Stats().Depth)
+		"url", c.url, "epoch", c.epoch, "error", err, "outbox_depth", p.ob.Stats().Depth)
 }
 
 // setErr records err for Stats and logs connect failures: at Warn on
@@ -844,7 +947,7 @@ func (p *Publisher) setErr(err error, attempt int) {
 		lvl = slog.LevelWarn
 	}
 	p.log.Log(context.Background(), lvl, "mqtt: cannot connect; messages stay in the outbox, retrying with backoff",
-		"url", p.url, "attempt", attempt, "error", err)
+		"url", p.dialConf.Load().url, "attempt", attempt, "error", err)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {
@@ -895,7 +998,7 @@ func (p *Publisher) Stats() Stats {
 		Latency:       p.lat.stats(),
 	}
 	p.mu.Unlock()
-	s.Name, s.URL = p.cfg.Name, p.url
+	s.Name, s.URL = p.cfg.Name, p.dialConf.Load().url
 	s.Connected = p.connected.Load()
 	if !s.Connected {
 		s.UpSince = time.Time{}
