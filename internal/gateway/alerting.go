@@ -15,8 +15,6 @@ import (
 	"github.com/facgw/facgw/internal/web"
 	"github.com/facgw/facgw/pipeline/mqtt"
 	"github.com/facgw/facgw/pipeline/notify"
-	"github.com/facgw/facgw/pipeline/notify/alertmanager"
-	"github.com/facgw/facgw/pipeline/notify/webhook"
 	"github.com/facgw/facgw/rules"
 )
 
@@ -34,10 +32,16 @@ type alerting struct {
 	unidentified  []*device
 	ledger        *notify.Ledger
 	disp          *notify.Dispatcher
-	paths         []*notify.Path // the paths with their own sender goroutine
+	paths         []*notify.Path // the paths with their own sender goroutine; a reload swaps in a new slice
 	// mqttPath is the MQTT alert path, nil when alerts do not go over
-	// MQTT; a reload that adds or removes brokers updates its publishers.
+	// MQTT; a reload that adds or removes brokers updates its publishers,
+	// one that toggles alerting.mqtt sets or clears it.
 	mqttPath *mqtt.AlertPath
+	// applied is the alerting section in force (nil: none) and pathKeys
+	// the fingerprint of each of its paths (by name) as they were built,
+	// which a reload compares the new ones with (see alerting_reload.go).
+	applied  *config.Alerting
+	pathKeys map[string]string
 	now      func() time.Time
 }
 
@@ -50,7 +54,7 @@ const alertPathMaxBackoff = 10 * time.Second
 // directory. No network I/O happens here.
 func (g *Gateway) buildAlerting() error {
 	cfg := g.cfg
-	a := &alerting{now: time.Now, log: g.log}
+	a := &alerting{now: time.Now, log: g.log, applied: cfg.Alerting, pathKeys: map[string]string{}}
 	g.alerts = a
 	maxSilence := config.DefaultMaxSilence
 	degraded := config.DefaultDegradedAfter
@@ -73,50 +77,19 @@ func (g *Gateway) buildAlerting() error {
 		a.mqttPath = mp
 		targets = append(targets, mqttTarget{mp})
 	}
-	if ac := cfg.Alerting; ac != nil {
-		newPath := func(name, kind string, s notify.Sender) error {
-			p, err := notify.NewPath(notify.PathOptions{Name: name, Kind: kind, Dir: filepath.Join(dir, "path-"+name), Sender: s,
-				Log: g.log.With("component", "alert-path", "path", name), Active: l.Active, MaxBackoff: alertPathMaxBackoff})
-			if err != nil {
-				return fmt.Errorf("gateway: alert path %s: %w", name, err)
-			}
-			a.paths = append(a.paths, p)
-			targets = append(targets, p)
-			return nil
+	// The same specs and constructors as a reload's (alerting_reload.go).
+	for _, ps := range alertPathSpecs(cfg, g.log) {
+		s, err := ps.build()
+		if err != nil {
+			return fmt.Errorf("gateway: alert path %s: %w", ps.name, err)
 		}
-		for _, am := range ac.Alertmanager {
-			s, err := alertmanager.New(alertmanager.Options{URLs: am.URLs, Timeout: am.Timeout, ResendEvery: am.ResendEvery,
-				Username: am.Username, Password: am.Password, BearerToken: am.BearerToken, CAFile: am.CAFile, GeneratorURL: am.GeneratorURL})
-			if err != nil {
-				return fmt.Errorf("gateway: alert path %s: %w", am.Name, err)
-			}
-			if err := newPath(am.Name, "alertmanager", s); err != nil {
-				return err
-			}
+		p, err := g.openAlertPath(ps.name, ps.kind, s)
+		if err != nil {
+			return err
 		}
-		for _, wh := range ac.Webhook {
-			s, err := webhook.New(webhook.Options{URL: wh.URL, Secret: wh.Secret, Timeout: wh.Timeout, Headers: wh.Headers, CAFile: wh.CAFile})
-			if err != nil {
-				return fmt.Errorf("gateway: alert path %s: %w", wh.Name, err)
-			}
-			if err := newPath(wh.Name, "webhook", s); err != nil {
-				return err
-			}
-		}
-		for i := range ac.SNMP {
-			s, err := snmpSender(cfg, &ac.SNMP[i])
-			if err != nil {
-				return fmt.Errorf("gateway: alert path %s: %w", ac.SNMP[i].Name, err)
-			}
-			if id := s.EngineID(); id != "" {
-				// The receiver must know the user under this engine id
-				// (net-snmp: createUser -e <id> ...).
-				g.log.Info("snmp alert path sends v3 traps from engine id", "path", ac.SNMP[i].Name, "engine_id", id)
-			}
-			if err := newPath(ac.SNMP[i].Name, "snmp", s); err != nil {
-				return err
-			}
-		}
+		a.paths = append(a.paths, p)
+		a.pathKeys[ps.name] = ps.key
+		targets = append(targets, p)
 	}
 	a.disp = notify.NewDispatcher(l, targets, notify.DispatcherOptions{Site: cfg.Site, Gateway: cfg.Gateway, DegradedAfter: degraded,
 		Log: g.log.With("component", "dispatcher")})
@@ -126,7 +99,10 @@ func (g *Gateway) buildAlerting() error {
 // run starts the dispatcher and every path's sender.
 func (a *alerting) run(ctx context.Context, spawn func(func())) {
 	spawn(func() { _ = a.disp.Run(ctx) })
-	for _, p := range a.paths {
+	a.mu.RLock()
+	paths := a.paths // a reload may swap the slice (and starts the paths it adds itself)
+	a.mu.RUnlock()
+	for _, p := range paths {
 		spawn(func() { _ = p.Run(ctx) })
 	}
 }
@@ -137,7 +113,10 @@ func (a *alerting) close() {
 	if a == nil {
 		return
 	}
-	for _, p := range a.paths {
+	a.mu.RLock()
+	paths := a.paths
+	a.mu.RUnlock()
+	for _, p := range paths {
 		_ = p.Close()
 	}
 	if a.ledger != nil {

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mbdrv "github.com/facgw/facgw/drivers/modbus"
@@ -46,8 +47,10 @@ type Gateway struct {
 	tls     *tls.Config // nil: plain HTTP
 	traps   *trap.Listener
 	events  events
-	// trapSources maps a sender IP to the devices polled at it.
-	trapSources map[string][]string
+	// trapSources maps a sender IP to the devices polled at it; a reload
+	// replaces it.
+	trapSources atomic.Pointer[map[string][]string]
+	trapKey     string // what the listener accepts (trapKey); reloads are serialised
 	hub         *pipeline.Hub
 	poller      *pipeline.Poller
 	scheds      []pipeline.Schedule
@@ -68,6 +71,9 @@ type Gateway struct {
 	// senders of the destinations it adds with them.
 	sendCtx     context.Context
 	spawnSender func(func())
+	// acks are the load-shed drain acknowledgement subscribers (guarded
+	// by mu; nil until the controller runs).
+	acks *drainAcks
 }
 
 type device struct {

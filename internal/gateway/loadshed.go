@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
-
 	mbdrv "github.com/facgw/facgw/drivers/modbus"
 	snmpdrv "github.com/facgw/facgw/drivers/snmp"
 	"github.com/facgw/facgw/internal/alert"
@@ -114,81 +112,13 @@ func (g *Gateway) runLoadshed(ctx context.Context) {
 	if g.loadshed == nil {
 		return
 	}
-	stop := g.subscribeDrainAcks()
+	g.pub.mu.RLock()
+	m := g.pub.mqttCfg // a reload may have changed the brokers already
+	g.pub.mu.RUnlock()
+	g.syncDrainAcks(m)
 	_ = g.loadshed.Run(ctx)
-	stop()
+	g.stopDrainAcks()
 	_ = g.loadshed.Close()
-}
-
-// subscribeDrainAcks connects a subscriber of its own to every broker
-// (the publishers' connections are clean sessions that only publish) and
-// hands each message on <prefix>/<gateway>/loadshed/ack/+ to the
-// controller: an acknowledgement from any broker counts, the controller
-// ignores repeats of the same command id. The sessions are persistent
-// (clean session off, QoS 1), so an acknowledgement sent while the
-// subscriber was reconnecting is delivered when it is back. It returns a
-// function that disconnects them.
-func (g *Gateway) subscribeDrainAcks() (stop func()) {
-	m := g.cfg.MQTT
-	if m == nil || !g.hasDrainStage() {
-		return func() {}
-	}
-	topic := mqtt.StatusInfo{Prefix: m.Prefix, Site: g.cfg.Site, Gateway: g.cfg.Gateway}.Topics().Loadshed() + "/ack/+"
-	var clients []paho.Client
-	for _, b := range m.Brokers {
-		log := g.log.With("component", "loadshed", "broker", b.Name)
-		tc, err := ackTLS(b.TLS)
-		if err != nil {
-			log.Error("loadshed: drain acknowledgements not subscribed on this broker", "err", err)
-			continue
-		}
-		name := b.Name
-		handle := func(_ paho.Client, msg paho.Message) {
-			err := g.loadshed.Ack(msg.Payload(), name)
-			switch {
-			case err == nil:
-			case errors.Is(err, loadshed.ErrUnknownCommand):
-				log.Debug("loadshed: acknowledgement of no drain in progress", "topic", msg.Topic(), "err", err)
-			default:
-				log.Warn("loadshed: bad drain acknowledgement", "topic", msg.Topic(), "err", err)
-			}
-		}
-		opts := paho.NewClientOptions().
-			AddBroker(ackURL(b.URL)).
-			SetClientID(b.ClientID + "-loadshed").
-			SetUsername(b.Username).
-			SetPassword(b.Password.Reveal()).
-			SetTLSConfig(tc).
-			SetProtocolVersion(4).
-			SetCleanSession(false).
-			SetAutoReconnect(true).
-			SetConnectRetry(true).
-			SetConnectRetryInterval(time.Second).
-			SetMaxReconnectInterval(10 * time.Second).
-			SetKeepAlive(m.KeepAlive).
-			SetOrderMatters(false).
-			SetOnConnectHandler(func(c paho.Client) {
-				// Subscribed again on every connection: the broker may
-				// have lost the session (restarted without persistence).
-				tok := c.Subscribe(topic, 1, handle)
-				go func() {
-					if tok.WaitTimeout(10*time.Second) && tok.Error() != nil {
-						log.Error("loadshed: subscribe to drain acknowledgements", "topic", topic, "err", tok.Error())
-					}
-				}()
-			}).
-			SetConnectionLostHandler(func(_ paho.Client, err error) {
-				log.Warn("loadshed: acknowledgement subscriber lost its connection", "err", err)
-			})
-		c := paho.NewClient(opts)
-		c.Connect() // with ConnectRetry it keeps trying in the background
-		clients = append(clients, c)
-	}
-	return func() {
-		for _, c := range clients {
-			c.Disconnect(250)
-		}
-	}
 }
 
 // hasDrainStage reports whether any policy has a drain stage.

@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/netip"
 	"reflect"
 	"slices"
 	"sort"
@@ -42,11 +40,13 @@ import (
 // never touched), their Modbus connections, the rule set (the engine is
 // rebuilt from the ledger, so firing episodes keep their id and are not
 // announced again), the HTTP users and tokens (logged-in sessions are
-// lost), and the durable destinations: MQTT brokers and the history
-// database (sinks_reload.go; a changed one keeps its outbox). What waits
-// for a restart, and is reported so: site, gateway, state_dir, http
-// listen/tls/history/session_ttl, the mqtt section as a whole and its
-// prefix, outbox bounds, traps, loadshed, the defaults' stale_after, and
+// lost), the durable destinations: MQTT brokers and the history database
+// (sinks_reload.go), the alert delivery paths (alerting_reload.go) — a
+// changed destination keeps its outbox — and what the trap listener
+// accepts (traps.go). What waits for a restart, and is reported so: site,
+// gateway, state_dir, http listen/tls/history/session_ttl, the mqtt
+// section as a whole and its prefix, outbox bounds, the traps section as
+// a whole and its listen address, loadshed, the defaults' stale_after, and
 // any device a load-shed policy switches (the controller holds its
 // driver). The sequence store, outboxes, ledger and hub are never
 // rebuilt, so sequence numbers and alert state carry over.
@@ -74,10 +74,13 @@ type ReloadResult struct {
 	// AuthRebuilt says the HTTP users or tokens changed; sessions were
 	// dropped.
 	AuthRebuilt bool `json:"http_auth_rebuilt"`
-	// Sinks lists the durable destinations changed, added or removed
-	// ("mqtt.brokers[b] changed", "influx added", ...); their outboxes
-	// carried over.
+	// Sinks lists the durable destinations and alert paths changed,
+	// added or removed ("mqtt.brokers[b] changed", "influx added",
+	// "alerting.webhook[ops] changed", ...); their outboxes carried over.
 	Sinks []string `json:"sinks"`
+	// TrapsUpdated says the trap listener now accepts other communities,
+	// users or sources (devices added or moved).
+	TrapsUpdated bool `json:"traps_updated"`
 	// NeedsRestart lists what differs from the running process but can
 	// only take effect after a restart; it stays listed on later reloads
 	// until a restart (or until the file matches the running value again).
@@ -239,13 +242,15 @@ type reloadPlan struct {
 	// stop are the running devices to remove (removed or changed).
 	stop []*device
 	// start are the schedules of new and changed devices.
-	start  []pipeline.Schedule
-	conns  map[string]*mbdrv.Conn
-	keys   map[string]string
-	connOf map[string]string
-	rules  bool
-	auth   *auth.Authenticator
-	sinks  *sinksPlan
+	start    []pipeline.Schedule
+	conns    map[string]*mbdrv.Conn
+	keys     map[string]string
+	connOf   map[string]string
+	rules    bool
+	auth     *auth.Authenticator
+	sinks    *sinksPlan
+	traps    *trapsPlan
+	alerting *alertingPlan
 }
 
 // planReload compares cfg with what runs and builds the new parts.
@@ -408,7 +413,24 @@ func (g *Gateway) planReload(cfg *config.Config, reg *profiles.Registry) (*reloa
 	p.sinks = sp
 	p.result.Sinks = append([]string{}, sp.summary...)
 	p.result.NeedsRestart = append(p.result.NeedsRestart, sp.restart...)
-	p.result.NeedsRestart = append(p.result.NeedsRestart, g.trapsNeedRestart(cfg)...)
+	tp, restart, err := g.planTraps(cfg)
+	if err != nil {
+		sp.discard()
+		scratch.discard(conns)
+		return p, err
+	}
+	p.traps = tp
+	p.result.TrapsUpdated = tp != nil
+	p.result.NeedsRestart = append(p.result.NeedsRestart, restart...)
+	ap, err := g.planAlerting(cfg)
+	if err != nil {
+		sp.discard()
+		scratch.discard(conns)
+		return p, err
+	}
+	p.alerting = ap
+	p.result.Sinks = append(p.result.Sinks, ap.summary()...)
+	p.result.NeedsRestart = append(p.result.NeedsRestart, ap.needsRestart()...)
 	sort.Strings(p.result.NeedsRestart)
 	p.result.NeedsRestart = slices.Compact(p.result.NeedsRestart)
 	return p, nil
@@ -474,6 +496,10 @@ func (g *Gateway) applyReload(p *reloadPlan) {
 	}
 	if p.sinks != nil {
 		g.applySinks(p.sinks)
+	}
+	g.applyTraps(p.traps)
+	if p.alerting != nil {
+		g.applyAlerting(p.alerting)
 	}
 	g.rl.cur, g.rl.keys, g.rl.connOf = p.cfg, p.keys, p.connOf
 }
@@ -577,8 +603,6 @@ func (g *Gateway) needsRestart(cfg *config.Config) []string {
 		{"http.tls", run.HTTP.TLS, cfg.HTTP.TLS},
 		{"http.history", run.HTTP.History, cfg.HTTP.History},
 		{"defaults.stale_after", run.Defaults.StaleAfter, cfg.Defaults.StaleAfter},
-		{"traps", run.Traps, cfg.Traps},
-		{"alerting", run.Alerting, cfg.Alerting},
 		{"loadshed", run.Loadshed, cfg.Loadshed},
 	} {
 		if fingerprint(c.was) != fingerprint(c.now) {
@@ -586,32 +610,6 @@ func (g *Gateway) needsRestart(cfg *config.Config) []string {
 		}
 	}
 	return out
-}
-
-// trapsNeedRestart: the trap listener accepts only the SNMP devices'
-// addresses it was built with, so a new or moved SNMP device's traps wait
-// for a restart (its polling does not).
-func (g *Gateway) trapsNeedRestart(cfg *config.Config) []string {
-	if g.cfg.Traps == nil || cfg.Traps == nil {
-		return nil
-	}
-	for _, d := range cfg.Devices {
-		if d.Transport != config.TransportSNMP || d.Disabled {
-			continue
-		}
-		host, _, err := net.SplitHostPort(d.Address)
-		if err != nil {
-			continue
-		}
-		a, err := netip.ParseAddr(host)
-		if err != nil {
-			continue
-		}
-		if !slices.Contains(g.trapSources[a.String()], d.ID) {
-			return []string{"traps (sources of new or moved SNMP devices)"}
-		}
-	}
-	return nil
 }
 
 // rulesDevices is the rules engine's view of the devices, as newEngine

@@ -30,10 +30,10 @@ import (
 //     batch_size, flush_interval) apply from its next write; an added
 //     influx section starts a sink, a removed one stops it.
 //
-// What still needs a restart, and is reported so: adding or removing the
-// whole mqtt section, its prefix (every topic), the outbox bounds of
-// running destinations, and the load-shed drain acknowledgements of
-// brokers added or changed (their subscribers are made at start).
+// The load-shed drain acknowledgement subscribers follow the brokers
+// (drainacks.go). What still needs a restart, and is reported so: adding
+// or removing the whole mqtt section, its prefix (every topic), and the
+// outbox bounds of running destinations.
 
 // sinksPlan is what a reload changes in the durable destinations, built
 // without touching what runs.
@@ -142,9 +142,6 @@ func (g *Gateway) planMQTT(p *sinksPlan, cur, next *config.MQTT, running map[str
 		}
 	}
 	slices.Sort(p.removed)
-	if (len(p.added) > 0 || len(p.reconf) > 0) && g.hasDrainStage() {
-		p.restart = append(p.restart, "loadshed (drain acknowledgements from added or changed brokers)")
-	}
 	return nil
 }
 
@@ -253,6 +250,7 @@ func (g *Gateway) applySinks(p *sinksPlan) {
 				g.alerts.announce(pub)
 			}
 		}
+		g.syncDrainAcks(p.mqttCfg)
 		// Out of the fan-out and the alert path: nothing appends to them
 		// any more. Close stops each sender cleanly and closes its outbox.
 		for _, pub := range gone {

@@ -16,6 +16,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	profiles "github.com/facgw/facgw/firmware-profiles"
 	"github.com/facgw/facgw/internal/alert"
 	"github.com/facgw/facgw/internal/config"
 	"github.com/facgw/facgw/internal/testpeer"
@@ -244,4 +245,52 @@ func TestReloadHistoryIntegration(t *testing.T) {
 			t.Errorf("destinations still list the history database after its removal: %+v", dst)
 		}
 	}
+}
+
+// TestReloadTrapAcceptanceIntegration: a reload that rotates the trap
+// community applies to the running listener: the simulated UPS's trap
+// with the old community is refused (no event, though the poll sees the
+// UPS on battery), and accepted again once the community is back.
+func TestReloadTrapAcceptanceIntegration(t *testing.T) {
+	d := startReloadDemo(t)
+	withCommunity := func(c string) (*config.Config, *profiles.Registry) {
+		cfg, reg := d.load(t, "")
+		tr := *d.run.Traps
+		tr.Communities = []config.Secret{config.NewSecret(c)}
+		cfg.Traps = &tr
+		return cfg, reg
+	}
+	cfg, reg := withCommunity("rotated-community")
+	res, err := d.gw.Reload(cfg, reg)
+	if err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if !res.TrapsUpdated || len(res.NeedsRestart) != 0 {
+		t.Errorf("reload rotating the community: got traps updated %v, needs restart %v; want updated live", res.TrapsUpdated, res.NeedsRestart)
+	}
+	if err := d.info.Sim.SetScenario("ups-c", "utility-failure"); err != nil {
+		t.Fatal(err)
+	}
+	d.info.Sim.Step(5 * time.Second)
+	waitFor(t, "ups-c on battery", func() bool { return get(d.gw, "ups-c", "ups.status.on_battery").Value() == true })
+	before := cycles(d.gw)["ups-c"]
+	waitFor(t, "ups-c polled on", func() bool { return cycles(d.gw)["ups-c"] >= before+20 })
+	if hasEvent(d.gw, "upsTrapOnBattery", "ups-c") {
+		t.Fatal("a trap with the community the reload removed was accepted")
+	}
+
+	cfg, reg = withCommunity("public")
+	if res, err = d.gw.Reload(cfg, reg); err != nil || !res.TrapsUpdated {
+		t.Fatalf("reload restoring the community: %v, traps updated %v", err, res.TrapsUpdated)
+	}
+	if err := d.info.Sim.SetScenario("ups-c", "normal"); err != nil {
+		t.Fatal(err)
+	}
+	d.info.Sim.Step(5 * time.Second)
+	waitFor(t, "ups-c back on utility", func() bool { return get(d.gw, "ups-c", "ups.status.on_battery").Value() == false })
+	if err := d.info.Sim.SetScenario("ups-c", "utility-failure"); err != nil {
+		t.Fatal(err)
+	}
+	d.info.Sim.Step(5 * time.Second)
+	waitFor(t, "upsTrapOnBattery accepted with the restored community", func() bool { return hasEvent(d.gw, "upsTrapOnBattery", "ups-c") })
 }

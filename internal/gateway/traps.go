@@ -44,19 +44,43 @@ func (e *events) snapshot() []web.Event {
 // configured communities and v3 users, and turns each into an event and
 // an immediate poll of the sending device.
 func (g *Gateway) buildTraps() error {
-	t := g.cfg.Traps
-	if t == nil {
+	if g.cfg.Traps == nil {
 		return nil
 	}
+	tc, bySource, err := g.trapConfig(g.cfg)
+	if err != nil {
+		return err
+	}
+	l, err := trap.New(tc, g.onTrap)
+	if err != nil {
+		return fmt.Errorf("gateway: traps: %w", err)
+	}
+	g.traps = l
+	g.trapSources.Store(&bySource)
+	g.trapKey = trapKey(tc)
+	return nil
+}
+
+// trapKey fingerprints what a listener accepts, to tell whether a reload
+// changes it.
+func trapKey(tc trap.Config) string {
+	tc.Logger = nil
+	return fingerprint(tc)
+}
+
+// trapConfig is the listener configuration of cfg's traps section and
+// SNMP devices, and the devices polled at each sender address.
+func (g *Gateway) trapConfig(cfg *config.Config) (trap.Config, map[string][]string, error) {
+	t := cfg.Traps
 	sources := map[string]string{}
-	g.trapSources = map[string][]string{}
+	bySource := map[string][]string{}
 	add := func(ip, id string) {
 		if _, ok := sources[ip]; !ok {
 			sources[ip] = id
 		}
-		g.trapSources[ip] = append(g.trapSources[ip], id)
+		bySource[ip] = append(bySource[ip], id)
 	}
-	for _, d := range g.cfg.Devices {
+	for _, d := range cfg.Devices {
 		if d.Transport != config.TransportSNMP || d.Disabled {
 			continue
 		}
@@ -83,25 +107,76 @@ func (g *Gateway) buildTraps() error {
 	for _, u := range t.Users {
 		ap, err := snmpagent.ParseAuthProtocol(u.AuthProtocol)
 		if err != nil {
-			return fmt.Errorf("gateway: traps user %q: %w", u.Name, err)
+			return trap.Config{}, nil, fmt.Errorf("gateway: traps user %q: %w", u.Name, err)
 		}
 		user := trap.User{Name: u.Name, AuthProto: ap, AuthPass: u.AuthPassword.Reveal()}
 		if u.PrivProtocol != "" {
 			pp, err := snmpagent.ParsePrivProtocol(u.PrivProtocol)
 			if err != nil {
-				return fmt.Errorf("gateway: traps user %q: %w", u.Name, err)
+				return trap.Config{}, nil, fmt.Errorf("gateway: traps user %q: %w", u.Name, err)
 			}
 			user.PrivProto, user.PrivPass = pp, u.PrivPassword.Reveal()
 		}
 		users = append(users, user)
 	}
-	l, err := trap.New(trap.Config{Listen: t.Listen, Communities: comms, V3Users: users, Sources: sources, Names: t.Names,
-		Logger: g.log.With("component", "traps")}, g.onTrap)
-	if err != nil {
-		return fmt.Errorf("gateway: traps: %w", err)
+	return trap.Config{Listen: t.Listen, Communities: comms, V3Users: users, Sources: sources, Names: t.Names,
+		Logger: g.log.With("component", "traps")}, bySource, nil
+}
+
+// trapsPlan is a reload's change to the trap listener: new communities,
+// users, names and sources (devices added, moved or removed).
+type trapsPlan struct {
+	cfg      trap.Config
+	bySource map[string][]string
+	key      string
+}
+
+// planTraps checks cfg's traps section against the running listener. The
+// listener's address and the section's presence need a restart; the rest
+// it can update.
+func (g *Gateway) planTraps(cfg *config.Config) (*trapsPlan, []string, error) {
+	start, next := g.cfg.Traps, cfg.Traps
+	switch {
+	case start == nil && next == nil:
+		return nil, nil, nil
+	case start == nil || next == nil:
+		return nil, []string{"traps (section added or removed)"}, nil
 	}
-	g.traps = l
-	return nil
+	var restart []string
+	if next.Listen != start.Listen {
+		restart = append(restart, "traps.listen")
+	}
+	if g.traps == nil {
+		// It never bound (the start logged why); a restart tries again.
+		return nil, restart, nil
+	}
+	tc, bySource, err := g.trapConfig(cfg)
+	if err != nil {
+		return nil, restart, err
+	}
+	key := trapKey(tc)
+	if key == g.trapKey {
+		return nil, restart, nil
+	}
+	// The checks New and Update make, before anything changes.
+	if _, err := trap.New(tc, g.onTrap); err != nil {
+		return nil, restart, fmt.Errorf("gateway: reload: traps: %w", err)
+	}
+	return &trapsPlan{cfg: tc, bySource: bySource, key: key}, restart, nil
+}
+
+// applyTraps hands the listener its new acceptance; it was checked in
+// the plan.
+func (g *Gateway) applyTraps(p *trapsPlan) {
+	if p == nil || g.traps == nil {
+		return
+	}
+	if err := g.traps.Update(p.cfg); err != nil {
+		g.log.Error("reload: trap listener not updated", "err", err)
+		return
+	}
+	g.trapSources.Store(&p.bySource)
+	g.trapKey = p.key
 }
 
 // onTrap runs on the listener's dispatch goroutine: record, log, and
@@ -128,7 +203,10 @@ func (g *Gateway) onTrap(ev trap.Event) {
 // of them are re-polled: a poll too many costs little, one too few hides
 // an event.
 func (g *Gateway) trapDevices(ev trap.Event) []string {
-	ids := g.trapSources[ev.Source.Addr().Unmap().String()]
+	var ids []string
+	if m := g.trapSources.Load(); m != nil {
+		ids = (*m)[ev.Source.Addr().Unmap().String()]
+	}
 	if len(ids) <= 1 {
 		if len(ids) == 0 && ev.Device != "" {
 			return []string{ev.Device}

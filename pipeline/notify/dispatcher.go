@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -40,23 +42,56 @@ type DispatcherOptions struct {
 
 // Dispatcher records events in the Ledger and hands them to every Target.
 //
-// Submit, Ack, AddSilence, RemoveSilence, Health, AllDown and Stats are
-// safe for concurrent use; Run is the Dispatcher's goroutine (the caller
-// starts it; it ends with its context). The Dispatcher does not own the
-// Ledger or the Targets: the caller closes them after Run returned.
+// The set of targets may change while it runs (a configuration reload):
+// AddTarget, RemoveTarget and ReplaceTarget. An event is marked dispatched
+// once every target of the current set holds it, so removing a target
+// completes the events only it still owed.
+//
+// Submit, Ack, AddSilence, RemoveSilence, AddTarget, RemoveTarget,
+// ReplaceTarget, SetDegradedAfter, SetMaxSilence, Health, AllDown and Stats
+// are safe for concurrent use; Run is the Dispatcher's goroutine (the
+// caller starts it; it ends with its context). The Dispatcher does not own
+// the Ledger or the Targets: the caller closes them, a removed target once
+// RemoveTarget returned, the others after Run returned.
 type Dispatcher struct {
-	l       *Ledger
-	targets []Target
-	opts    DispatcherOptions
-	log     *slog.Logger
+	l   *Ledger
+	log *slog.Logger
+
+	// targets is written with both mu and tmu held and never modified in
+	// place (a change swaps in a new slice), so it may be read with either
+	// held: Health and AllDown take only tmu, and do not wait for a
+	// dispatch's fsyncs.
+	tmu     sync.RWMutex
+	targets []*dtarget
 
 	mu       sync.Mutex
-	done     map[uint64][]bool // per undispatched seq: which targets took it
+	opts     DispatcherOptions // DegradedAfter changes under mu
 	deferred []alert.Event     // submitted, but the ledger could not be written
-	watch    []targetWatch
-	orphans  []alert.Event // degraded alerts of targets no longer configured
+	orphans  []alert.Event     // degraded alerts of targets no longer configured
 	stats    DispatcherStats
-	tstats   []TargetStats
+}
+
+// dtarget is one target and the Dispatcher's account of it. While
+// dispatchLocked serves the targets, each goroutine touches only its own
+// dtarget; otherwise the fields are guarded by Dispatcher.mu.
+type dtarget struct {
+	t Target
+	// took holds the undispatched seqs the target took.
+	took map[uint64]bool
+	// prelude, for a target added while the Dispatcher runs, is the
+	// latest event of each episode that was firing then, in Seq order;
+	// offered before anything else. Until it is all taken, the target
+	// holds none of the events recorded before it was added; after, the
+	// pending ones up to skipUpTo count as taken (the prelude shows their
+	// outcome).
+	prelude  []alert.Event
+	skipUpTo uint64
+	watch    targetWatch
+	stats    TargetStats // Name and Kind are filled in by Stats
+}
+
+func newDTarget(t Target) *dtarget {
+	return &dtarget{t: t, took: map[uint64]bool{}}
 }
 
 // targetWatch follows one target for the degraded-path alert.
@@ -108,18 +143,15 @@ func NewDispatcher(l *Ledger, targets []Target, opts DispatcherOptions) *Dispatc
 		opts.Now = time.Now
 	}
 	d := &Dispatcher{
-		l:       l,
-		targets: targets,
-		opts:    opts,
-		log:     opts.Log,
-		done:    map[uint64][]bool{},
-		watch:   make([]targetWatch, len(targets)),
-		tstats:  make([]TargetStats, len(targets)),
+		l:    l,
+		opts: opts,
+		log:  opts.Log,
 	}
-	byName := map[string]int{}
-	for i, t := range targets {
-		byName[t.Name()] = i
-		d.tstats[i] = TargetStats{Name: t.Name(), Kind: t.Kind()}
+	byName := map[string]*dtarget{}
+	for _, t := range targets {
+		dt := newDTarget(t)
+		byName[t.Name()] = dt
+		d.targets = append(d.targets, dt)
 	}
 	if len(targets) == 0 {
 		d.log.Warn("notify: no alert delivery path configured: alerts are recorded and shown, but delivered nowhere")
@@ -128,13 +160,151 @@ func NewDispatcher(l *Ledger, targets []Target, opts DispatcherOptions) *Dispatc
 		if ev.Rule != DegradedRule {
 			continue
 		}
-		if i, ok := byName[ev.Group]; ok {
-			d.watch[i].episode = ev.ID
+		if dt, ok := byName[ev.Group]; ok {
+			dt.watch.episode = ev.ID
 		} else {
 			d.orphans = append(d.orphans, ev)
 		}
 	}
 	return d
+}
+
+// setTargetsLocked swaps in ts; the caller holds mu.
+func (d *Dispatcher) setTargetsLocked(ts []*dtarget) {
+	d.tmu.Lock()
+	d.targets = ts
+	d.tmu.Unlock()
+}
+
+// snapshot returns the current targets without waiting for mu.
+func (d *Dispatcher) snapshot() []*dtarget {
+	d.tmu.RLock()
+	defer d.tmu.RUnlock()
+	return d.targets
+}
+
+func (d *Dispatcher) indexLocked(name string) int {
+	for i, dt := range d.targets {
+		if dt.t.Name() == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// AddTarget adds t, whose name must not be in use, to the targets. t first
+// gets the latest event of every episode firing now (Ledger.Active, in Seq
+// order), so a new destination learns what is burning, then every event
+// recorded from now on, in Seq order. Events recorded before and not yet
+// dispatched are not owed to t (their outcome is in what it got first),
+// but none is marked dispatched before t holds the firing episodes: a
+// crash in between hands them to t again. A degraded-path alert of t's
+// name that still fires (left by an earlier target of that name) is
+// taken over. Like Submit, it syncs the events to t before it returns; a
+// refusal is offered again on the next tick.
+func (d *Dispatcher) AddTarget(t Target) error {
+	if t == nil {
+		return errors.New("notify: add target: nil target")
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.indexLocked(t.Name()) >= 0 {
+		return fmt.Errorf("notify: add target %q: a target of that name exists", t.Name())
+	}
+	dt := newDTarget(t)
+	// Undispatched before Active: an event recorded in between (by a
+	// caller of the Ledger itself) is in the prelude and offered again,
+	// a duplicate rather than a gap.
+	if pending := d.l.Undispatched(); len(pending) > 0 {
+		dt.skipUpTo = pending[len(pending)-1].Seq
+	}
+	dt.prelude = d.l.Active()
+	sort.Slice(dt.prelude, func(i, j int) bool { return dt.prelude[i].Seq < dt.prelude[j].Seq })
+	for _, ev := range dt.prelude {
+		if ev.Rule == DegradedRule && ev.Group == t.Name() {
+			dt.watch.episode = ev.ID
+		}
+	}
+	d.orphans = slices.DeleteFunc(d.orphans, func(ev alert.Event) bool { return ev.Group == t.Name() })
+	d.setTargetsLocked(append(slices.Clone(d.targets), dt))
+	d.log.Info("notify: delivery path added", "path", t.Name(), "kind", t.Kind(), "active", len(dt.prelude))
+	d.dispatchLocked()
+	return nil
+}
+
+// RemoveTarget removes the target named name and reports whether there
+// was one. The events it has not taken are no longer owed to it: those
+// every other target holds are marked dispatched before RemoveTarget
+// returns. Its degraded-path alert, if firing, is resolved. The caller
+// closes the target (stops its sender) afterwards; the Dispatcher does not
+// call it once RemoveTarget returned.
+func (d *Dispatcher) RemoveTarget(name string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	i := d.indexLocked(name)
+	if i < 0 {
+		return false
+	}
+	dt := d.targets[i]
+	d.setTargetsLocked(slices.Delete(slices.Clone(d.targets), i, i+1))
+	d.log.Info("notify: delivery path removed; alerts are no longer owed to it", "path", name, "kind", dt.t.Kind())
+	if id := dt.watch.episode; id != "" {
+		if prev, ok := d.l.Get(id); ok && prev.State == alert.Firing {
+			if _, err := d.submitLocked([]alert.Event{resolvedOf(prev, d.now(), "delivery path "+name+" is no longer configured")}); err != nil && !errors.Is(err, ErrNotPersisted) {
+				d.log.Error("notify: cannot resolve the degraded alert of a removed path", "path", name, "err", err)
+			}
+		}
+	}
+	d.dispatchLocked()
+	return true
+}
+
+// ReplaceTarget puts t in the place of the target of the same name, which
+// must exist. t takes over the old target's account: the events it took
+// (t must hold them too, as a target built over the same durable queue
+// does), its degraded-path watch and counters. The Dispatcher does not
+// call the old target once ReplaceTarget returned.
+func (d *Dispatcher) ReplaceTarget(t Target) error {
+	if t == nil {
+		return errors.New("notify: replace target: nil target")
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	i := d.indexLocked(t.Name())
+	if i < 0 {
+		return fmt.Errorf("notify: replace target %q: no target of that name", t.Name())
+	}
+	nt := *d.targets[i]
+	nt.t = t
+	ts := slices.Clone(d.targets)
+	ts[i] = &nt
+	d.setTargetsLocked(ts)
+	d.dispatchLocked()
+	return nil
+}
+
+// SetDegradedAfter changes DispatcherOptions.DegradedAfter (<= 0: the
+// default); it applies from the next tick, to targets already down too.
+func (d *Dispatcher) SetDegradedAfter(after time.Duration) {
+	if after <= 0 {
+		after = DefaultDegradedAfter
+	}
+	d.mu.Lock()
+	d.opts.DegradedAfter = after
+	d.mu.Unlock()
+}
+
+// SetMaxSilence changes the ledger's LedgerOptions.MaxSilence (<= 0: the
+// default) for silences added from now on; silences in force keep their
+// end.
+func (d *Dispatcher) SetMaxSilence(max time.Duration) {
+	if max <= 0 {
+		max = DefaultMaxSilence
+	}
+	// The ledger reads it under its own lock (checkSilenceLocked).
+	d.l.mu.Lock()
+	d.l.opts.MaxSilence = max
+	d.l.mu.Unlock()
 }
 
 func (d *Dispatcher) now() time.Time { return d.opts.Now() }
@@ -204,34 +374,23 @@ func (d *Dispatcher) submitLocked(evs []alert.Event) ([]alert.Event, error) {
 // for one path's fsyncs before the next path gets it.
 func (d *Dispatcher) dispatchLocked() {
 	pending := d.l.Undispatched()
-	if len(pending) == 0 {
+	preludes := slices.ContainsFunc(d.targets, func(dt *dtarget) bool { return len(dt.prelude) > 0 })
+	if len(pending) == 0 && !preludes {
 		return
 	}
-	took := make([][]uint64, len(d.targets)) // per target: the seqs it took now
 	var wg sync.WaitGroup
-	for ti, t := range d.targets {
+	for _, dt := range d.targets {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			took[ti] = d.offer(ti, t, pending)
+			d.offer(dt, pending)
 		}()
 	}
 	wg.Wait()
-	for ti, seqs := range took {
-		for _, seq := range seqs {
-			tk := d.done[seq]
-			if tk == nil {
-				tk = make([]bool, len(d.targets))
-				d.done[seq] = tk
-			}
-			tk[ti] = true
-		}
-	}
 	for _, ev := range pending {
-		took := d.done[ev.Seq]
 		all := true
-		for ti := range d.targets {
-			if took == nil || !took[ti] {
+		for _, dt := range d.targets {
+			if !dt.took[ev.Seq] {
 				all = false
 				break
 			}
@@ -243,41 +402,54 @@ func (d *Dispatcher) dispatchLocked() {
 			d.log.Error("notify: cannot mark an alert dispatched", "seq", ev.Seq, "err", err)
 			continue
 		}
-		delete(d.done, ev.Seq)
+		for _, dt := range d.targets {
+			delete(dt.took, ev.Seq)
+		}
 		d.stats.Dispatched++
 	}
 }
 
-// offer hands target ti the pending events it has not taken yet, in Seq
-// order, stopping at the first refusal (later events wait, so the target
-// keeps Seq order), and returns the seqs it took. It touches only target
-// ti's watch and stats and reads d.done, which dispatchLocked does not
-// change while the targets are served.
-func (d *Dispatcher) offer(ti int, t Target, pending []alert.Event) []uint64 {
-	w := &d.watch[ti]
-	var seqs []uint64
+// offer hands dt its prelude, then the pending events it has not taken
+// yet, in Seq order, stopping at the first refusal (later events wait, so
+// the target keeps Seq order), and records in dt.took what it took. It
+// touches only dt, and d.log.
+func (d *Dispatcher) offer(dt *dtarget, pending []alert.Event) {
+	for len(dt.prelude) > 0 {
+		if !d.enqueue(dt, dt.prelude[0]) {
+			return
+		}
+		dt.prelude = dt.prelude[1:]
+	}
 	for _, ev := range pending {
-		if tk := d.done[ev.Seq]; tk != nil && tk[ti] {
+		if dt.took[ev.Seq] {
 			continue
 		}
-		if err := t.Enqueue(ev); err != nil {
-			d.tstats[ti].EnqueueErrors++
-			w.refusing++
-			w.refusal = err.Error()
-			if n := w.refusing; n&(n-1) == 0 {
-				d.log.Error("notify: delivery path refused an alert; it stays undispatched and is offered again",
-					"path", t.Name(), "seq", ev.Seq, "episode", ev.ID, "rule", ev.Rule, "err", err, "refusals", n)
-			}
-			break
+		if ev.Seq > dt.skipUpTo && !d.enqueue(dt, ev) {
+			return
 		}
-		if w.refusing > 0 {
-			d.log.Info("notify: delivery path takes alerts again", "path", t.Name(), "refusals", w.refusing)
-			w.refusing = 0
-		}
-		seqs = append(seqs, ev.Seq)
-		d.tstats[ti].Enqueued++
+		dt.took[ev.Seq] = true
 	}
-	return seqs
+}
+
+// enqueue hands ev to dt's target and keeps the account of refusals.
+func (d *Dispatcher) enqueue(dt *dtarget, ev alert.Event) bool {
+	w := &dt.watch
+	if err := dt.t.Enqueue(ev); err != nil {
+		dt.stats.EnqueueErrors++
+		w.refusing++
+		w.refusal = err.Error()
+		if n := w.refusing; n&(n-1) == 0 {
+			d.log.Error("notify: delivery path refused an alert; it stays undispatched and is offered again",
+				"path", dt.t.Name(), "seq", ev.Seq, "episode", ev.ID, "rule", ev.Rule, "err", err, "refusals", n)
+		}
+		return false
+	}
+	if w.refusing > 0 {
+		d.log.Info("notify: delivery path takes alerts again", "path", dt.t.Name(), "refusals", w.refusing)
+		w.refusing = 0
+	}
+	dt.stats.Enqueued++
+	return true
 }
 
 // Ack acknowledges episode id on behalf of by (see Ledger.Ack) and
@@ -387,11 +559,12 @@ func (d *Dispatcher) tick() {
 		d.stats.Recorded += uint64(len(evs))
 	}
 	var evs []alert.Event
-	for i, t := range d.targets {
+	for _, dt := range d.targets {
+		t := dt.t
 		h := t.Health()
-		w := &d.watch[i]
-		down, why := d.isDownLocked(i, h, now)
-		d.tstats[i].Down = down
+		w := &dt.watch
+		down, why := d.isDownLocked(dt, h, now)
+		dt.stats.Down = down
 		switch {
 		case down && w.downSince.IsZero():
 			w.downSince = now
@@ -416,7 +589,7 @@ func (d *Dispatcher) tick() {
 				d.log.Info("notify: alert delivery path healthy again", "path", t.Name())
 			}
 		}
-		d.tstats[i].Degraded = w.episode != ""
+		dt.stats.Degraded = w.episode != ""
 	}
 	if len(evs) > 0 {
 		if _, err := d.submitLocked(evs); err != nil && !errors.Is(err, ErrNotPersisted) {
@@ -431,8 +604,8 @@ func (d *Dispatcher) tick() {
 
 // isDownLocked is isDown that also counts a target refusing new alerts
 // as down: it may deliver its backlog, but not what happens now.
-func (d *Dispatcher) isDownLocked(i int, h Health, now time.Time) (bool, string) {
-	if w := &d.watch[i]; w.refusing > 0 {
+func (d *Dispatcher) isDownLocked(dt *dtarget, h Health, now time.Time) (bool, string) {
+	if w := &dt.watch; w.refusing > 0 {
 		return true, "refuses new alerts: " + w.refusal
 	}
 	return isDown(h, now, d.opts.DegradedAfter)
@@ -494,12 +667,17 @@ func resolvedOf(ev alert.Event, now time.Time, summary string) alert.Event {
 	return ev
 }
 
-// Health returns the health of every target, in the order given to
-// NewDispatcher.
+// Health returns the health of every current target: those given to
+// NewDispatcher in their order (less the removed ones), then the added
+// ones.
 func (d *Dispatcher) Health() []Health {
-	out := make([]Health, len(d.targets))
-	for i, t := range d.targets {
-		out[i] = t.Health()
+	return health(d.snapshot())
+}
+
+func health(ts []*dtarget) []Health {
+	out := make([]Health, len(ts))
+	for i, dt := range ts {
+		out[i] = dt.t.Health()
 	}
 	return out
 }
@@ -509,15 +687,16 @@ func (d *Dispatcher) Health() []Health {
 // leaves the gateway, and its /readyz says so. It is false when there are
 // no targets.
 func (d *Dispatcher) AllDown() bool {
-	if len(d.targets) == 0 {
+	ts := d.snapshot()
+	if len(ts) == 0 {
 		return false
 	}
-	hs := d.Health()
+	hs := health(ts)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.now()
 	for i, h := range hs {
-		if down, _ := d.isDownLocked(i, h, now); !down {
+		if down, _ := d.isDownLocked(ts[i], h, now); !down {
 			return false
 		}
 	}
@@ -529,7 +708,11 @@ func (d *Dispatcher) Stats() DispatcherStats {
 	d.mu.Lock()
 	s := d.stats
 	s.Deferred = len(d.deferred)
-	s.Targets = append([]TargetStats(nil), d.tstats...)
+	for _, dt := range d.targets {
+		ts := dt.stats
+		ts.Name, ts.Kind = dt.t.Name(), dt.t.Kind()
+		s.Targets = append(s.Targets, ts)
+	}
 	d.mu.Unlock()
 	s.Undispatched = len(d.l.Undispatched())
 	s.Active = len(d.l.Active())

@@ -148,7 +148,7 @@ func TestDispatcherRefusingTargetGetsEventsLaterInOrder(t *testing.T) {
 		t.Errorf("stats: got %+v, want 2 refusals on webhook, 2 enqueued on mqtt, 2 undispatched", st)
 	}
 	// Down while it refuses, even though its destination is fine.
-	if down, why := d.isDownLocked(1, b.Health(), c.now()); !down || !strings.Contains(why, "disk full") {
+	if down, why := d.isDownLocked(d.targets[1], b.Health(), c.now()); !down || !strings.Contains(why, "disk full") {
 		t.Errorf("refusing target: got down %v (%q), want down with the refusal", down, why)
 	}
 

@@ -35,7 +35,7 @@ type PathOptions struct {
 	// Dir is the path's own outbox directory; never shared.
 	Dir string
 	// Sender delivers to the destination; it may also implement Prober,
-	// Resender and HealthDetailer.
+	// Resender and HealthDetailer. Path.SetSender replaces it.
 	Sender Sender
 	// Log receives delivery failures and recoveries (default: discard).
 	Log *slog.Logger
@@ -74,11 +74,16 @@ type PathOptions struct {
 // every ResendEvery and probes a Prober every ProbeEvery. Health.Up is the
 // outcome of the last of these attempts.
 //
-// Enqueue, Health and Close are safe for concurrent use; Run is the path's
-// goroutine (the caller starts it), and Close stops it.
+// SetSender swaps the destination (a reload changed the path's URL,
+// credentials or even its kind) and keeps the outbox: what is queued goes
+// to the new destination, in order.
+//
+// Enqueue, Health, SetSender and Close are safe for concurrent use; Run is
+// the path's goroutine (the caller starts it), and Close stops it.
 type Path struct {
 	opts PathOptions
-	log  *slog.Logger
+	base *slog.Logger                // with the path's name
+	log  atomic.Pointer[slog.Logger] // base with the current kind
 	ob   *outbox.Outbox
 
 	closeCtx    context.Context
@@ -89,13 +94,22 @@ type Path struct {
 	closed  bool
 	runDone chan struct{}
 
-	mu        sync.Mutex // guards the health fields below
-	up        bool
-	lastErr   string
-	lastOK    time.Time
-	downSince time.Time
-	delivered uint64
-	failures  uint64
+	// swapped wakes Run after SetSender (buffered, 1).
+	swapped chan struct{}
+
+	mu sync.Mutex // guards the sender and health fields below
+	// sender and kind are what SetSender swaps; gen counts the swaps, so
+	// Run can tell an attempt cut short by one from a failure.
+	sender        Sender
+	kind          string
+	gen           uint64
+	cancelAttempt context.CancelFunc // of the call in progress; nil between calls
+	up            bool
+	lastErr       string
+	lastOK        time.Time
+	downSince     time.Time
+	delivered     uint64
+	failures      uint64
 }
 
 var _ Target = (*Path)(nil)
@@ -120,13 +134,15 @@ func NewPath(opts PathOptions) (*Path, error) {
 	if opts.Batch <= 0 {
 		opts.Batch = DefaultBatch
 	}
-	p := &Path{opts: opts, log: opts.Log.With("path", opts.Name, "kind", opts.Kind), up: true}
+	p := &Path{opts: opts, base: opts.Log.With("path", opts.Name), swapped: make(chan struct{}, 1),
+		sender: opts.Sender, kind: opts.Kind, gen: 1, up: true}
+	p.log.Store(p.base.With("kind", opts.Kind))
 	ob, err := outbox.Open(outbox.Options{
 		Dir: opts.Dir,
 		// An alert is fsynced before Enqueue returns: the ledger may
 		// mark it dispatched right after.
 		SyncEvery: 0,
-		Logger:    p.log,
+		Logger:    p.base,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("notify: path %q: %w", opts.Name, err)
@@ -145,8 +161,62 @@ func setDur(d *time.Duration, def time.Duration) {
 // Name returns the path's name.
 func (p *Path) Name() string { return p.opts.Name }
 
-// Kind returns the path's kind.
-func (p *Path) Kind() string { return p.opts.Kind }
+// Kind returns the path's kind (the latest SetSender's).
+func (p *Path) Kind() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.kind
+}
+
+// logger is the path's logger, naming its current kind.
+func (p *Path) logger() *slog.Logger { return p.log.Load() }
+
+// errSenderChanged is what attempt returns for a call that SetSender cut
+// short or that was not made because the sender had changed: it says
+// nothing about either destination.
+var errSenderChanged = errors.New("notify: path: sender changed")
+
+// SetSender makes s the path's sender and kind its kind ("" keeps the
+// current one), for a path whose destination changed under the same name.
+// The outbox stays: the events queued in it, and the batch being sent, go
+// to s in order. A call to the previous sender in progress is cancelled
+// and the batch is sent again to s at once, without backoff (the previous
+// destination may have taken it already: a duplicate, as after a
+// timeout). Health starts afresh as up, there being no evidence against s
+// yet (LastError and the counters stay), and an idle Run re-sends the
+// active alerts to a Resender and probes a Prober at once. The previous
+// sender is not called again once SetSender returned, except to finish a
+// call that ignores its context. Safe for concurrent use, also with Run.
+func (p *Path) SetSender(kind string, s Sender) error {
+	if s == nil {
+		return fmt.Errorf("notify: path %q: nil sender", p.opts.Name)
+	}
+	p.mu.Lock()
+	p.sender = s
+	if kind != "" && kind != p.kind {
+		p.kind = kind
+		p.log.Store(p.base.With("kind", kind))
+	}
+	p.gen++
+	p.up, p.downSince = true, time.Time{}
+	cancel := p.cancelAttempt
+	p.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	select {
+	case p.swapped <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// current returns the sender and its generation.
+func (p *Path) current() (Sender, uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sender, p.gen
+}
 
 // Enqueue appends ev to the path's outbox, fsynced before it returns. It
 // never waits for the destination.
@@ -173,9 +243,10 @@ func (p *Path) Enqueue(ev alert.Event) error {
 func (p *Path) Health() Health {
 	st := p.ob.Stats()
 	p.mu.Lock()
+	s := p.sender
 	h := Health{
 		Name:      p.opts.Name,
-		Kind:      p.opts.Kind,
+		Kind:      p.kind,
 		Up:        p.up,
 		Depth:     st.Depth,
 		Oldest:    st.Oldest,
@@ -186,7 +257,7 @@ func (p *Path) Health() Health {
 		Failures:  p.failures,
 	}
 	p.mu.Unlock()
-	if d, ok := p.opts.Sender.(HealthDetailer); ok {
+	if d, ok := s.(HealthDetailer); ok {
 		h.Detail = d.HealthDetail()
 	}
 	return h
@@ -218,20 +289,32 @@ func (p *Path) Run(ctx context.Context) error {
 	defer cancel()
 	defer context.AfterFunc(p.closeCtx, cancel)()
 
-	res, _ := p.opts.Sender.(Resender)
-	if p.opts.Active == nil {
-		res = nil
-	}
-	prb, _ := p.opts.Sender.(Prober)
-	var nextResend, nextProbe time.Time // zero: at the first idle moment
-	failures := 0                       // consecutive failed attempts
+	var (
+		s                     Sender
+		gen                   uint64 // of s; 0 before the first round
+		res                   Resender
+		prb                   Prober
+		nextResend, nextProbe time.Time // zero: at the first idle moment
+		failures              int       // consecutive failed attempts
+	)
 
 	for ctx.Err() == nil {
+		if cs, cg := p.current(); cg != gen {
+			// First round, or SetSender: a new destination starts with
+			// a clean slate and is re-sent and probed at once.
+			s, gen = cs, cg
+			res, _ = s.(Resender)
+			if p.opts.Active == nil {
+				res = nil
+			}
+			prb, _ = s.(Prober)
+			nextResend, nextProbe, failures = time.Time{}, time.Time{}, 0
+		}
 		msgs, err := p.ob.Peek(p.opts.Batch)
 		if err != nil {
 			// The disk, not the destination.
-			p.log.Error("notify: cannot read the path's outbox; retrying", "err", err)
-			sleepCtx(ctx, p.opts.MaxBackoff)
+			p.logger().Error("notify: cannot read the path's outbox; retrying", "err", err)
+			p.sleep(ctx, p.opts.MaxBackoff)
 			continue
 		}
 		if len(msgs) > 0 {
@@ -239,14 +322,17 @@ func (p *Path) Run(ctx context.Context) error {
 			if len(evs) == 0 {
 				continue
 			}
-			retryable, err := p.attempt(ctx, func(ctx context.Context) (bool, error) { return p.opts.Sender.Send(ctx, evs) })
+			retryable, err := p.attempt(ctx, gen, func(ctx context.Context) (bool, error) { return s.Send(ctx, evs) })
 			if ctx.Err() != nil {
 				return nil
+			}
+			if errors.Is(err, errSenderChanged) {
+				continue
 			}
 			if err == nil {
 				for _, m := range msgs {
 					if err := p.ob.Ack(m.Seq); err != nil {
-						p.log.Debug("notify: outbox ack", "seq", m.Seq, "err", err)
+						p.logger().Debug("notify: outbox ack", "seq", m.Seq, "err", err)
 					}
 				}
 				p.mu.Lock()
@@ -259,13 +345,13 @@ func (p *Path) Run(ctx context.Context) error {
 			wait := backoff.Jittered(p.opts.BaseBackoff, p.opts.MaxBackoff, failures)
 			if !retryable {
 				wait = max(wait, p.opts.SlowRetry)
-				p.log.Error("notify: destination refused alerts and will refuse them again until someone fixes it; they stay queued and are retried slowly",
+				p.logger().Error("notify: destination refused alerts and will refuse them again until someone fixes it; they stay queued and are retried slowly",
 					"err", err, "events", len(evs), "first_seq", evs[0].Seq, "first_episode", evs[0].ID, "retry_in", wait, "depth", p.ob.Stats().Depth)
 			} else {
 				p.logFailure(failures, "notify: cannot deliver alerts; they stay queued, retrying with backoff",
 					"err", err, "events", len(evs), "retry_in", wait, "depth", p.ob.Stats().Depth)
 			}
-			sleepCtx(ctx, wait)
+			p.sleep(ctx, wait)
 			continue
 		}
 
@@ -275,10 +361,13 @@ func (p *Path) Run(ctx context.Context) error {
 			active := p.opts.Active()
 			var err error
 			if len(active) > 0 {
-				_, err = p.attempt(ctx, func(ctx context.Context) (bool, error) { return true, res.Resend(ctx, active) })
+				_, err = p.attempt(ctx, gen, func(ctx context.Context) (bool, error) { return true, res.Resend(ctx, active) })
 			}
 			if ctx.Err() != nil {
 				return nil
+			}
+			if errors.Is(err, errSenderChanged) {
+				continue
 			}
 			if err != nil {
 				failures++
@@ -291,9 +380,12 @@ func (p *Path) Run(ctx context.Context) error {
 			continue
 		}
 		if prb != nil && !now.Before(nextProbe) {
-			_, err := p.attempt(ctx, func(ctx context.Context) (bool, error) { return true, prb.Probe(ctx) })
+			_, err := p.attempt(ctx, gen, func(ctx context.Context) (bool, error) { return true, prb.Probe(ctx) })
 			if ctx.Err() != nil {
 				return nil
+			}
+			if errors.Is(err, errSenderChanged) {
+				continue
 			}
 			nextProbe = now.Add(p.opts.ProbeEvery)
 			if err != nil {
@@ -315,6 +407,7 @@ func (p *Path) Run(ctx context.Context) error {
 		select {
 		case <-p.ob.Ready():
 		case <-wake:
+		case <-p.swapped:
 		case <-ctx.Done():
 		}
 		if timer != nil {
@@ -349,7 +442,7 @@ func (p *Path) decode(msgs []outbox.Message) []alert.Event {
 	for _, m := range msgs {
 		ev, err := alert.Unmarshal(m.Payload)
 		if err != nil {
-			p.log.Error("notify: queued alert does not decode; skipping it", "outbox_seq", m.Seq, "err", err)
+			p.logger().Error("notify: queued alert does not decode; skipping it", "outbox_seq", m.Seq, "err", err)
 			_ = p.ob.Ack(m.Seq)
 			continue
 		}
@@ -358,18 +451,36 @@ func (p *Path) decode(msgs []outbox.Message) []alert.Event {
 	return evs
 }
 
-// attempt runs one bounded call to the destination and records its outcome
-// for Health.
-func (p *Path) attempt(ctx context.Context, call func(context.Context) (bool, error)) (bool, error) {
+// attempt runs one bounded call to the destination of sender generation
+// gen and records its outcome for Health. When SetSender swapped the
+// sender before or during the call, a failure is errSenderChanged and
+// nothing is recorded; a success still counts (the previous destination
+// has the events).
+func (p *Path) attempt(ctx context.Context, gen uint64, call func(context.Context) (bool, error)) (bool, error) {
 	cctx, cancel := context.WithTimeout(ctx, p.opts.SendTimeout)
+	defer cancel()
+	p.mu.Lock()
+	if p.gen != gen {
+		p.mu.Unlock()
+		return false, errSenderChanged
+	}
+	p.cancelAttempt = cancel
+	p.mu.Unlock()
 	retryable, err := call(cctx)
 	cancel()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cancelAttempt = nil
 	if ctx.Err() != nil {
 		return retryable, err // shutting down: says nothing about the destination
 	}
+	if p.gen != gen {
+		if err != nil {
+			return false, errSenderChanged
+		}
+		return retryable, nil
+	}
 	now := time.Now()
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	if err != nil {
 		p.failures++
 		p.lastErr = err.Error()
@@ -379,7 +490,7 @@ func (p *Path) attempt(ctx context.Context, call func(context.Context) (bool, er
 		return retryable, err
 	}
 	if !p.up {
-		p.log.Info("notify: destination reachable again", "down_for", now.Sub(p.downSince).Round(time.Millisecond), "depth", p.ob.Stats().Depth)
+		p.logger().Info("notify: destination reachable again", "down_for", now.Sub(p.downSince).Round(time.Millisecond), "depth", p.ob.Stats().Depth)
 	}
 	p.up, p.downSince, p.lastOK = true, time.Time{}, now
 	return false, nil
@@ -392,7 +503,7 @@ func (p *Path) logFailure(n int, msg string, args ...any) {
 	if n&(n-1) == 0 {
 		lvl = slog.LevelWarn
 	}
-	p.log.Log(context.Background(), lvl, msg, append(args, "attempt", n)...)
+	p.logger().Log(context.Background(), lvl, msg, append(args, "attempt", n)...)
 }
 
 // Close stops Run, waits for it to return and closes the outbox. Events not
@@ -417,13 +528,14 @@ func (p *Path) Close() error {
 	return nil
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) bool {
+// sleep waits for d, the end of ctx or a SetSender (a new destination is
+// tried at once, not after the old one's backoff).
+func (p *Path) sleep(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return true
+	case <-p.swapped:
 	case <-ctx.Done():
-		return false
 	}
 }

@@ -19,7 +19,7 @@ import (
 func (l *Listener) handle(msg []byte, from netip.AddrPort, now time.Time, queue chan<- Event) []byte {
 	l.received.Add(1)
 	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-	dev, ok := l.sources[from.Addr()]
+	dev, ok := l.acc.Load().sources[from.Addr()]
 	if !ok {
 		l.reject(ReasonUnknownSource, from, "", nil, now)
 		return nil
@@ -109,9 +109,9 @@ func (l *Listener) handleV3(msg []byte, from netip.AddrPort, dev string, now tim
 	if !ev.Inform {
 		return nil
 	}
-	b, err := l.usm.Reply(m, gosnmp.NoError, 0, m.Packet.Variables)
+	b, err := l.acc.Load().usm.Reply(m, gosnmp.NoError, 0, m.Packet.Variables)
 	if err != nil {
-		if b, err = l.usm.Reply(m, gosnmp.NoError, 0, nil); err != nil {
+		if b, err = l.acc.Load().usm.Reply(m, gosnmp.NoError, 0, nil); err != nil {
 			return nil
 		}
 	}
@@ -170,9 +170,9 @@ func (l *Listener) event(pkt *gosnmp.SnmpPacket, from netip.AddrPort, dev string
 		for _, p := range pkt.Variables {
 			ev.Varbinds = append(ev.Varbinds, Varbind{OID: trimDot(p.Name), Value: snmpagent.ValueFromPDU(p)})
 		}
-		ev.Name = l.names[oid]
+		ev.Name = l.acc.Load().names[oid]
 		if ev.Name == "" && pkt.GenericTrap == 6 {
-			ev.Name = l.names[ent+"."+strconv.Itoa(pkt.SpecificTrap)]
+			ev.Name = l.acc.Load().names[ent+"."+strconv.Itoa(pkt.SpecificTrap)]
 		}
 	case gosnmp.SNMPv2Trap, gosnmp.InformRequest:
 		if pkt.Version == gosnmp.Version1 {
@@ -196,7 +196,7 @@ func (l *Listener) event(pkt *gosnmp.SnmpPacket, from netip.AddrPort, dev string
 		if ev.TrapOID == "" {
 			return ev, ReasonMalformed, errors.New("no snmpTrapOID.0")
 		}
-		ev.Name = l.names[ev.TrapOID]
+		ev.Name = l.acc.Load().names[ev.TrapOID]
 	default:
 		return ev, ReasonNotNotification, fmt.Errorf("%s PDU", pkt.PDUType)
 	}
@@ -260,7 +260,7 @@ func (l *Listener) decodeV3Safe(msg []byte, report *[]byte) (m *snmpagent.Messag
 			m, err = nil, fmt.Errorf("%w: decoder panic: %v", snmpagent.ErrParse, r)
 		}
 	}()
-	m, *report, err = l.usm.Decode(msg)
+	m, *report, err = l.acc.Load().usm.Decode(msg)
 	return m, err
 }
 

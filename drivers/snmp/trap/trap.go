@@ -17,6 +17,7 @@ package trap
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -182,16 +183,13 @@ type Stats struct {
 // with Start, stop it with Close. Stats and Addr are safe for concurrent
 // use.
 type Listener struct {
-	listen      string
-	communities [][]byte
-	sources     map[netip.Addr]string
-	names       map[string]string
-	usm         *snmpagent.USM
-	h           Handler
-	log         *slog.Logger
-	limit       *logLimiter
-	queueSize   int
-	readBuffer  int
+	listen     string
+	acc        atomic.Pointer[acceptance] // what is accepted; Update replaces it
+	h          Handler
+	log        *slog.Logger
+	limit      *logLimiter
+	queueSize  int
+	readBuffer int
 
 	received, events, informs, discoveries atomic.Uint64
 	rejected                               [numReasons]atomic.Uint64
@@ -206,6 +204,15 @@ type Listener struct {
 	wg      sync.WaitGroup
 }
 
+// acceptance is what a Listener accepts and how it names what it
+// accepts: everything of its Config that Update can change.
+type acceptance struct {
+	communities [][]byte
+	sources     map[netip.Addr]string
+	names       map[string]string
+	usm         *snmpagent.USM
+}
+
 // New validates cfg and returns a Listener calling h for every accepted
 // notification. All configuration errors are returned together.
 func New(cfg Config, h Handler) (*Listener, error) {
@@ -213,10 +220,9 @@ func New(cfg Config, h Handler) (*Listener, error) {
 	if h == nil {
 		errs = append(errs, errors.New("trap: nil handler"))
 	}
+	acc := &acceptance{sources: make(map[netip.Addr]string, len(cfg.Sources)), names: WellKnownNames()}
 	l := &Listener{
 		listen:     cfg.Listen,
-		sources:    make(map[netip.Addr]string, len(cfg.Sources)),
-		names:      WellKnownNames(),
 		h:          h,
 		log:        cfg.Logger,
 		queueSize:  cfg.QueueSize,
@@ -253,7 +259,7 @@ func New(cfg Config, h Handler) (*Listener, error) {
 			errs = append(errs, fmt.Errorf("trap: community must have 1 to 127 octets, has %d", len(c)))
 			continue
 		}
-		l.communities = append(l.communities, []byte(c))
+		acc.communities = append(acc.communities, []byte(c))
 	}
 	for ip, dev := range cfg.Sources {
 		a, err := netip.ParseAddr(ip)
@@ -265,11 +271,11 @@ func New(cfg Config, h Handler) (*Listener, error) {
 			errs = append(errs, fmt.Errorf("trap: sources: %s has no device id", ip))
 			continue
 		}
-		if prev, dup := l.sources[a.Unmap()]; dup {
+		if prev, dup := acc.sources[a.Unmap()]; dup {
 			errs = append(errs, fmt.Errorf("trap: sources: %s given twice (%s, %s)", ip, prev, dev))
 			continue
 		}
-		l.sources[a.Unmap()] = dev
+		acc.sources[a.Unmap()] = dev
 	}
 	for o, name := range cfg.Names {
 		n, err := snmpagent.NormalizeOID(o)
@@ -281,7 +287,7 @@ func New(cfg Config, h Handler) (*Listener, error) {
 			errs = append(errs, fmt.Errorf("trap: names: %s has no name", o))
 			continue
 		}
-		l.names[n] = name
+		acc.names[n] = name
 	}
 	engine := snmpagent.NewEngineID()
 	if cfg.EngineID != "" {
@@ -295,15 +301,36 @@ func New(cfg Config, h Handler) (*Listener, error) {
 	if err != nil {
 		errs = append(errs, fmt.Errorf("trap: v3 users: %w", err))
 	}
-	l.usm = usm
+	acc.usm = usm
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	l.acc.Store(acc)
 	return l, nil
 }
 
 // EngineID returns the listener's SNMPv3 engine id.
-func (l *Listener) EngineID() []byte { return l.usm.EngineID() }
+func (l *Listener) EngineID() []byte { return l.acc.Load().usm.EngineID() }
+
+// Update replaces what the listener accepts (communities, v3 users,
+// sources, names) while it runs, for a configuration reload; the next
+// datagram is judged by the new settings. cfg is validated like New's,
+// and an invalid one changes nothing. Listen, the queue, the read buffer
+// and logging stay as they were (a new address needs a new Listener).
+// Without an EngineID in cfg the listener keeps its engine id, so v3
+// senders need not discover it again.
+func (l *Listener) Update(cfg Config) error {
+	if cfg.EngineID == "" {
+		cfg.EngineID = hex.EncodeToString(l.EngineID())
+	}
+	cfg.Listen, cfg.QueueSize, cfg.ReadBuffer, cfg.LogEvery, cfg.Logger = l.listen, 0, 0, 0, nil
+	n, err := New(cfg, l.h)
+	if err != nil {
+		return err
+	}
+	l.acc.Store(n.acc.Load())
+	return nil
+}
 
 // Start binds the UDP address and starts receiving on one goroutine and
 // calling the handler on another. It returns the bind error, if any.
@@ -425,7 +452,7 @@ func (l *Listener) call(ev Event) {
 // much of a guessed community was right.
 func (l *Listener) validCommunity(c string) bool {
 	ok := 0
-	for _, want := range l.communities {
+	for _, want := range l.acc.Load().communities {
 		ok |= subtle.ConstantTimeCompare([]byte(c), want)
 	}
 	return ok == 1
