@@ -23,6 +23,13 @@
 // the same alerts as the live gateway. Tick completes for and keep_firing_for
 // durations of instances that no new point reaches (a device gone silent).
 //
+// A condition can read another rule's alert with firing("pack/name") (for
+// the same device or group) or firing_any. The state comes from an
+// AlertState: the engine's own instances by default (Engine implements
+// it, lock-free), or another engine's (the load-shed triggers read the
+// gateway's rules engine). CheckReferences checks the names read against
+// a rule set; an unknown state is unknown in the three-valued logic.
+//
 // The rule language is documented for operators in docs/rules.md; a test
 // compiles every example there.
 package rules

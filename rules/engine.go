@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/facgw/facgw/internal/alert"
@@ -31,6 +32,11 @@ type Options struct {
 	// Log receives evaluation problems (a rule whose expression fails at
 	// run time for a reason other than unknown data). Nil discards.
 	Log *slog.Logger
+	// Alerts is where firing() and firing_any() read other rules' alert
+	// state. Nil: the engine's own rules, and then every rule read must
+	// be one the engine runs (NewEngine says which is not). The
+	// load-shed controller passes the gateway's rules engine.
+	Alerts AlertState
 }
 
 // Engine evaluates a rule set over the points of a set of devices. Feed,
@@ -52,6 +58,15 @@ type Engine struct {
 	groups  []*instance // group instances, in rule order
 	all     []*instance // every instance, in rule and instance order
 	pool    sync.Pool   // *evaluator
+
+	// firing(): where the engine's rules read alert state, its own rules
+	// indexed for others to read (Firing), the instances that read alert
+	// state (evaluated at every Tick, and on any batch of their devices)
+	// and, when the engine reads its own rules, the readers of each rule.
+	alerts   AlertState
+	byRule   map[string]*ruleIndex
+	stateful []*instance
+	readers  map[string][]*instance
 }
 
 // instance is one rule applied to one device or one group of devices.
@@ -73,6 +88,13 @@ type instance struct {
 	mu   sync.Mutex // group instances only; per-device ones use the device's
 	mark uint64     // queued in the device's Feed with this mark
 
+	// For firing(): the state as others may read it without the locks
+	// (pubInactive, pubFiring, pubUnknown), the rule's index, and for a
+	// group the values of its group_by labels.
+	pub       atomic.Int32
+	ix        *ruleIndex
+	groupVals []string
+
 	// The state machine.
 	state       alert.State // "" (inactive), Pending or Firing
 	id          string
@@ -90,11 +112,18 @@ type instance struct {
 // It does no I/O. A rule that selects a device id not in devices is an
 // error located at the rule.
 func NewEngine(set *RuleSet, devices []Device, opts Options) (*Engine, error) {
-	e := &Engine{opts: opts, log: opts.Log, devices: map[string]*devState{}}
+	e := &Engine{opts: opts, log: opts.Log, devices: map[string]*devState{}, alerts: opts.Alerts}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
-	e.pool.New = func() any { return newEvaluator() }
+	if e.alerts == nil {
+		e.alerts = e
+	}
+	e.pool.New = func() any {
+		ev := newEvaluator()
+		ev.env.alerts = e.alerts
+		return ev
+	}
 	var errs strictyaml.Errors
 	sorted := slices.Clone(devices)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].ID < sorted[j].ID })
@@ -149,6 +178,7 @@ func NewEngine(set *RuleSet, devices []Device, opts Options) (*Engine, error) {
 			e.addInstance(r, k, true, groups[k])
 		}
 	}
+	errs = append(errs, e.indexRules()...)
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
@@ -198,6 +228,10 @@ func (e *Engine) addInstance(r *Rule, key string, group bool, members []*devStat
 		}
 		if r.refs.device {
 			d.all = true
+		}
+		if r.refs.device || len(r.refs.firing) > 0 {
+			// firing(): any batch of the device is a chance to see the
+			// other rule's alert (Tick is the other).
 			d.anyDeps = append(d.anyDeps, in)
 		}
 		if !group {
@@ -259,6 +293,11 @@ func (e *Engine) Feed(pts []point.Point) []alert.Event {
 		}
 		out = e.feedDevice(pts[i:j], out)
 		i = j
+	}
+	if len(out) > 0 && len(e.readers) > 0 {
+		ev := e.pool.Get().(*evaluator)
+		out = e.propagate(ev, out, out[len(out)-1].At)
+		e.pool.Put(ev)
 	}
 	return out
 }
@@ -349,7 +388,10 @@ func (e *Engine) stepGroup(ev *evaluator, in *instance, now time.Time, out []ale
 // instance: a device gone silent gets one batch of stale points from the
 // sweeper and then nothing, and a missing: fire rule must still fire. Call
 // it periodically (the staleness sweeper's period is a good choice) with
-// the wall clock; it never moves an instance back in time.
+// the wall clock; it never moves an instance back in time. Instances of
+// rules that read firing() are evaluated at every Tick, whatever their
+// state: another rule's alert is not a point, and may change between
+// their devices' batches.
 func (e *Engine) Tick(now time.Time) []alert.Event {
 	ev := e.pool.Get().(*evaluator)
 	defer e.pool.Put(ev)
@@ -357,7 +399,7 @@ func (e *Engine) Tick(now time.Time) []alert.Event {
 	for _, d := range e.devList {
 		d.mu.Lock()
 		for _, in := range d.inst {
-			if in.state != "" {
+			if in.state != "" || len(in.rule.refs.firing) > 0 {
 				out = e.step(ev, in, now, out)
 			}
 		}
@@ -365,18 +407,28 @@ func (e *Engine) Tick(now time.Time) []alert.Event {
 	}
 	for _, in := range e.groups {
 		in.mu.Lock()
-		active := in.state != ""
+		active := in.state != "" || len(in.rule.refs.firing) > 0
 		in.mu.Unlock()
 		if active {
 			out = e.stepGroup(ev, in, now, out)
 		}
 	}
+	if len(out) > 0 {
+		out = e.propagate(ev, out, now)
+	}
 	return out
 }
 
 // step runs the state machine of one instance at now (see the package
-// documentation and docs/rules.md). The caller holds the instance's locks.
+// documentation and docs/rules.md) and publishes its state for firing().
+// The caller holds the instance's locks.
 func (e *Engine) step(ev *evaluator, in *instance, now time.Time, out []alert.Event) []alert.Event {
+	out = e.stepState(ev, in, now, out)
+	in.publish()
+	return out
+}
+
+func (e *Engine) stepState(ev *evaluator, in *instance, now time.Time, out []alert.Event) []alert.Event {
 	if now.Before(in.now) {
 		now = in.now
 	}
@@ -490,7 +542,7 @@ func (e *Engine) event(in *instance, kind alert.Kind, state alert.State, now tim
 		Site: e.opts.Site, Gateway: e.opts.Gateway,
 		Labels:   maps(in.labels),
 		ActiveAt: in.activeAt, FiredAt: in.firedAt, At: now,
-		Values:          in.values(),
+		Values:          in.values(e.alerts),
 		SupervisionLost: in.lost && kind == alert.KindFiring,
 	}
 	if in.group {
@@ -525,9 +577,11 @@ func (in *instance) deviceIDs() []string {
 
 // values reports every point the rule reads, for people reading the alert.
 // A group instance reports "device/point" for each member that has seen
-// the point.
-func (in *instance) values() map[string]alert.Value {
-	out := make(map[string]alert.Value, len(in.pts))
+// the point. The rules read with firing() are reported as
+// firing("pack/name"), as src says now.
+func (in *instance) values(src AlertState) map[string]alert.Value {
+	out := make(map[string]alert.Value, len(in.pts)+len(in.rule.refs.firing))
+	firingValues(src, in, out)
 	for i, name := range in.rule.refs.names {
 		for j, ps := range in.pts[i] {
 			key := name
@@ -591,7 +645,7 @@ func (e *Engine) Instances() []InstanceState {
 				Rule: in.rule.ID, Class: in.rule.Class, Severity: in.rule.Severity, State: in.state, ID: in.id,
 				Labels: maps(in.labels), Summary: e.render(in, in.rule.summary), Description: e.render(in, in.rule.descr),
 				ActiveAt: in.activeAt, FiredAt: in.firedAt, ClearingSince: in.clearSince,
-				Values: in.values(), SupervisionLost: in.lost,
+				Values: in.values(e.alerts), SupervisionLost: in.lost,
 			}
 			if in.group {
 				s.Group, s.Devices = in.key, in.deviceIDs()
@@ -655,6 +709,9 @@ func (e *Engine) Restore(active []alert.Event) (orphans []alert.Event) {
 		in.activeAt, in.firedAt, in.forStart = ev.ActiveAt, ev.FiredAt, ev.ActiveAt
 		in.frozenSince, in.clearSince = time.Time{}, time.Time{}
 		in.lost = ev.SupervisionLost
+		// Put back from the ledger, not seen on data: firing() reads it
+		// as unknown until the rule evaluates it again.
+		in.setPub(pubUnknown)
 		e.unlock(in)
 	}
 	return orphans

@@ -95,8 +95,10 @@ type env struct {
 	RefM                      func(slot, member any) any
 	Members                   func() []int
 	KMember                   func(mark int, v any) bool
+	Firing                    func(ref int) bool
 
 	in      *instance
+	alerts  AlertState // where firing() reads; nil: unknown
 	now     int64
 	unknown bool
 	flags   []bool    // unknown flags saved by KPush
@@ -115,6 +117,7 @@ func newEnv() *env {
 	e.KOrL, e.KOrR, e.KAndL, e.KAndR = e.kOrL, e.kOrR, e.kAndL, e.kAndR
 	e.KNot, e.KCond = e.kNot, e.kCond
 	e.RefM, e.Members, e.KMember = e.refM, e.members, e.kMember
+	e.Firing = e.firing
 	return e
 }
 
@@ -381,6 +384,17 @@ func (e *env) badCount() int {
 		n += d.nBad
 	}
 	return n
+}
+
+// firing is firing("pack/name") and firing_any("pack/name"): whether
+// that rule's alert fires in the instance's scope (anywhere for
+// firing_any), as the AlertState says; unknown when it cannot tell.
+func (e *env) firing(ref int) bool {
+	v, known := firingOf(e.alerts, &e.in.rule.refs.firing[ref], e.in)
+	if !known {
+		e.unknown = true
+	}
+	return v
 }
 
 // kPush starts an operand of && or ||: it saves the unknown flag so the

@@ -45,6 +45,9 @@ type program struct {
 	// (unreachable, stale_count, bad_count): any point of the device can
 	// change its result.
 	device bool
+	// alerts is set when the expression calls firing() or firing_any():
+	// another rule's alert can change its result.
+	alerts bool
 }
 
 // readsPoints reports whether evaluating the program depends on points.
@@ -60,13 +63,15 @@ type refTable struct {
 	slotField []string        // when, clear, summary or description
 
 	// After finish:
-	names    []string        // unique names, sorted
-	slotIdx  []int           // slot -> index into names
-	window   []time.Duration // per name: longest window any function uses
-	inExpr   []bool          // per name: read by when or clear (not only templates)
-	field    []string        // per name: the first field that reads it
-	device   bool            // the rule calls a device-level function
-	byName   map[string]int
+	names   []string        // unique names, sorted
+	slotIdx []int           // slot -> index into names
+	window  []time.Duration // per name: longest window any function uses
+	inExpr  []bool          // per name: read by when or clear (not only templates)
+	field   []string        // per name: the first field that reads it
+	device  bool            // the rule calls a device-level function
+	byName  map[string]int
+	// firing lists the rules read with firing() and firing_any().
+	firing   []firingRef
 	finished bool
 }
 
@@ -145,6 +150,8 @@ var ruleFuncs = map[string]struct {
 	"bad_count":     {"BadCount", device0},
 	"point":         {"Ref", pointName},
 	"duration":      {"", durationLit},
+	"firing":        {"Firing", alertState},
+	"firing_any":    {"Firing", alertState},
 }
 
 type funcKind int
@@ -157,6 +164,7 @@ const (
 	pointName
 	durationLit
 	perDevice
+	alertState
 )
 
 // funcNames lists the rule functions and the expr builtins a rule may call,
@@ -206,6 +214,9 @@ func compileExpr(src string, refs *refTable, field string) (*program, error) {
 		// would be about the patched tree.
 		return nil, locate(src, spans, p.errs[0].loc, p.errs[0].msg)
 	}
+	for _, f := range p.firingAt {
+		refs.firing[f.idx].at = where(src, spans, f.loc)
+	}
 	for s := p.firstSlot; s < len(refs.slotNames); s++ {
 		if loc, ok := p.bare[s]; ok {
 			if err := checkPointName(refs.slotNames[s]); err != nil {
@@ -223,7 +234,7 @@ func compileExpr(src string, refs *refTable, field string) (*program, error) {
 	if what := notBool(prog.Node()); what != "" {
 		return nil, locate(src, spans, prog.Node().Location(), "the condition must give true or false, not "+what)
 	}
-	out := &program{src: src, prog: prog, device: p.device}
+	out := &program{src: src, prog: prog, device: p.device, alerts: p.alerts}
 	for s := p.firstSlot; s < len(refs.slotNames); s++ {
 		out.slots = append(out.slots, s)
 	}
@@ -236,6 +247,12 @@ func compileExpr(src string, refs *refTable, field string) (*program, error) {
 // locate words an error at a rune offset of the preprocessed source as a
 // position in the source as written.
 func locate(src string, spans []span, loc file.Location, msg string) error {
+	return fmt.Errorf("%s%s", strings.TrimSpace(msg), where(src, spans, loc))
+}
+
+// where names a rune offset of the preprocessed source as a position in
+// the source as written: " (column 9 of the expression)".
+func where(src string, spans []span, loc file.Location) string {
 	off := loc.From
 	for i := len(spans) - 1; i >= 0; i-- {
 		s := spans[i]
@@ -261,11 +278,10 @@ func locate(src string, spans []span, loc file.Location, msg string) error {
 		}
 		i++
 	}
-	msg = strings.TrimSpace(msg)
 	if strings.Contains(strings.TrimSpace(src), "\n") {
-		return fmt.Errorf("%s (line %d, column %d of the expression)", msg, line, col)
+		return fmt.Sprintf(" (line %d, column %d of the expression)", line, col)
 	}
-	return fmt.Errorf("%s (column %d of the expression)", msg, col)
+	return fmt.Sprintf(" (column %d of the expression)", col)
 }
 
 // notBool names what a condition gives when the checker could not tell
@@ -404,7 +420,14 @@ type patcher struct {
 	// their names are checked once the chain is complete.
 	bare   map[int]file.Location
 	device bool
-	errs   []exprError
+	// alerts is set by firing() and firing_any(); firingAt locates the
+	// references this expression added.
+	alerts   bool
+	firingAt []struct {
+		idx int
+		loc file.Location
+	}
+	errs []exprError
 }
 
 // scan records callees and let-variables of the unpatched tree. The
@@ -679,6 +702,30 @@ func (p *patcher) call(node *ast.Node, n *ast.CallNode) {
 			return
 		}
 		p.countDevices(node, n, args[0])
+
+	case alertState:
+		if !wantArgs(1) {
+			return
+		}
+		s, ok := args[0].(*ast.StringNode)
+		if !ok {
+			p.errorf(n, "%s takes a rule id in quotes, such as %s(\"fire/confirmed-fire\")", id.Value, id.Value)
+			return
+		}
+		pack, name, cut := strings.Cut(s.Value, "/")
+		if !cut || !packRE.MatchString(pack) || !nameRE.MatchString(name) {
+			p.errorf(n, "%s(%q): not a rule id; want \"pack/name\", such as \"fire/confirmed-fire\"", id.Value, s.Value)
+			return
+		}
+		i, added := p.refs.firingRef(s.Value, id.Value == "firing_any", p.field)
+		if added {
+			p.firingAt = append(p.firingAt, struct {
+				idx int
+				loc file.Location
+			}{i, n.Location()})
+		}
+		p.alerts = true
+		*node = methodCall(n, f.method, intNode(n, i))
 	}
 }
 

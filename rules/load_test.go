@@ -146,7 +146,27 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "a condition that reads no point",
 			src:  head + "    when: '1 > 0'\n",
-			want: []string{`f.yaml:7:5: rules[0].when: the condition reads no point, so nothing would ever evaluate it`},
+			want: []string{`f.yaml:7:5: rules[0].when: the condition reads no point and no alert (firing()), so nothing would ever evaluate it`},
+		},
+		{
+			name: "firing takes a rule id in quotes",
+			src:  head + "    when: 'firing(fire.confirmed)'\n",
+			want: []string{`f.yaml:7:5: rules[0].when: firing takes a rule id in quotes, such as firing("fire/confirmed-fire") (column 1 of the expression)`},
+		},
+		{
+			name: "firing of something that is no rule id",
+			src:  head + "    when: 'bms.x > 1 || firing_any(\"confirmed-fire\")'\n",
+			want: []string{`f.yaml:7:5: rules[0].when: firing_any("confirmed-fire"): not a rule id; want "pack/name", such as "fire/confirmed-fire" (column 14 of the expression)`},
+		},
+		{
+			name: "a rule cannot read its own alert",
+			src:  head + "    when: 'bms.x > 1 && !firing(\"fire/r\")'\n",
+			want: []string{`f.yaml:7:5: rules[0].when: firing: a rule cannot read its own alert (column 15 of the expression)`},
+		},
+		{
+			name: "firing is not a per-device condition",
+			src:  head + "    when: 'count_devices(firing(\"fire/x\")) > 1'\n",
+			want: []string{`f.yaml:7:5: rules[0].when: count_devices: the condition may read points, compare and combine them, not call Firing (column 15 of the expression)`},
 		},
 		{
 			name: "template mistakes",

@@ -286,8 +286,8 @@ func compileRule(p *Pack, ry *ruleYAML, file, field string) (*Rule, strictyaml.E
 			at("when", "%s", err)
 		} else {
 			r.when = prog
-			if !prog.readsPoints() {
-				at("when", "the condition reads no point, so nothing would ever evaluate it")
+			if !prog.readsPoints() && !prog.alerts {
+				at("when", "the condition reads no point and no alert (firing()), so nothing would ever evaluate it")
 			}
 		}
 	}
@@ -312,6 +312,11 @@ func compileRule(p *Pack, ry *ruleYAML, file, field string) (*Rule, strictyaml.E
 			at("description", "%s", err)
 		}
 		r.descr = t
+	}
+	for _, f := range r.refs.firing {
+		if f.rule == r.ID {
+			at(f.field, "%s: a rule cannot read its own alert%s", f.fn(), f.at)
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -420,7 +425,8 @@ func NewRuleSet(packs ...*Pack) (*RuleSet, error) {
 // changed. A pack name present in both is an error: a site that wants to
 // change a shipped rule disables it and adds its own under another pack,
 // so a shipped fire rule is never replaced by accident. Disabled rules of
-// both stay disabled.
+// both stay disabled. The merged set must hold every rule its rules read
+// with firing() (CheckReferences).
 func (s *RuleSet) Merge(o *RuleSet) (*RuleSet, error) {
 	out := &RuleSet{}
 	var errs strictyaml.Errors
@@ -443,12 +449,16 @@ func (s *RuleSet) Merge(o *RuleSet) (*RuleSet, error) {
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
+	if err := CheckReferences(out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
 // Disable turns rules off by id ("fire/liion-offgas") or whole packs
 // ("fire/*"). An id that names no rule is an error with a did-you-mean,
-// and then nothing is disabled.
+// and so is disabling a rule that a rule left enabled reads with
+// firing(); then nothing is disabled.
 func (s *RuleSet) Disable(ids ...string) error {
 	all := s.ids()
 	var bad []string
@@ -472,6 +482,16 @@ func (s *RuleSet) Disable(ids ...string) error {
 			continue
 		}
 		want = append(want, id)
+	}
+	for _, r := range s.Rules() {
+		if slices.Contains(want, r.ID) {
+			continue
+		}
+		for _, id := range r.Reads() {
+			if slices.Contains(want, id) {
+				bad = append(bad, fmt.Sprintf("rule %q is read by %s (firing), which stays enabled", id, r.ID))
+			}
+		}
 	}
 	if len(bad) > 0 {
 		return fmt.Errorf("rules: disable: %s", strings.Join(bad, "; "))

@@ -29,6 +29,11 @@ type Trigger struct {
 // SupervisionLost set: the caller can then refuse to act and say so,
 // where missing: hold would leave it silent. Put the rules into a RuleSet
 // with NewRuleSet(&Pack{...}) and run them in an Engine of their own.
+//
+// A trigger may read alerts of the rule set with firing() instead of, or
+// besides, points (then it need read no point): check the names with
+// CheckReferences against the set, and give the trigger's engine the
+// rules engine as Options.Alerts.
 func CompileTrigger(pack, name, class string, t *Trigger) (*Rule, error) {
 	p := &Pack{Name: pack, File: t.Pos.File}
 	ry := &ruleYAML{

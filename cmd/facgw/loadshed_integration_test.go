@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,8 +52,8 @@ loadshed:
   loads:
     - {name: lab-1, tier: non-critical, device: outlets-lab, point: pdu.outlet.command.1, off: "false", verify: {point: pdu.outlet.state.1, value: "false"}}
     - {name: lab-2, tier: non-critical, device: outlets-lab, point: pdu.outlet.command.2, off: "false", verify: {point: pdu.outlet.state.2, value: "false"}}
-    - {name: lab-01, tier: non-critical, device: pdu-a1, point: pdu.outlet.command, index: "7", off: immediate_off, verify: {point: pdu.outlet.state, value: "off"}}
-    - {name: app-01, tier: essential, device: pdu-a1, point: pdu.outlet.command, index: "5", off: immediate_off, verify: {point: pdu.outlet.state, value: "off"}}
+    - {name: lab-01, tier: non-critical, device: pdu-a1, point: pdu.outlet.command, index: "7", off: immediate_off, on: immediate_on, verify: {point: pdu.outlet.state, value: "off", on: "on"}}
+    - {name: app-01, tier: essential, device: pdu-a1, point: pdu.outlet.command, index: "5", off: immediate_off, on: immediate_on, verify: {point: pdu.outlet.state, value: "off", on: "on"}}
     - {name: web-01, tier: critical, device: pdu-a1, point: pdu.outlet.command, index: "1", off: immediate_off, verify: {point: pdu.outlet.state, value: "off"}}
   write_credentials:
     - {device: pdu-a1, community: private}
@@ -113,6 +115,17 @@ func (r *lsRun) has(event string) bool {
 		}
 	}
 	return false
+}
+
+// last returns the last audit record of event (zero if none).
+func (r *lsRun) last(event string) loadshed.Record {
+	var rec loadshed.Record
+	for _, x := range r.audit() {
+		if x.Event == event {
+			rec = x
+		}
+	}
+	return rec
 }
 
 func (r *lsRun) dumpOnFailure() {
@@ -193,6 +206,9 @@ func orchestrator(t *testing.T, from, to *testpeer.Mosquitto, base string) {
 			t.Errorf("drain command %s: %v", m.Payload(), err)
 			return
 		}
+		if cmd.Action == loadshed.ActionWithdraw {
+			return // no answer expected
+		}
 		ack, _ := json.Marshal(loadshed.DrainAck{ID: cmd.ID, Status: loadshed.AckDrained, By: "test-orchestrator", Message: "hall-1 drained"})
 		for range 2 {
 			out.Publish(cmd.AckTopic, 1, false, ack)
@@ -269,6 +285,28 @@ func TestLoadshedIntegration(t *testing.T) {
 		r := &lsRun{t: t, bin: bin, cfg: cfg, dir: dir}
 		t.Cleanup(r.dumpOnFailure)
 		return r, sim, "facgw/ls-test/" + gw
+	}
+	// withAPI gives the run an HTTP listener with an engineer's token and
+	// returns a function posting a load-shed action for the policy.
+	withAPI := func(t *testing.T, r *lsRun) func(action, body string) (int, string) {
+		addr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t))
+		cfg, _ := os.ReadFile(r.cfg)
+		cfg = fmt.Appendf(cfg, "http: {listen: %q, tokens: [{name: ci, role: engineer, token: ls-test-engineer-token-0123456789abcdef}]}\n", addr)
+		if err := os.WriteFile(r.cfg, cfg, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return func(action, body string) (int, string) {
+			req, _ := http.NewRequest("POST", "http://"+addr+"/api/v1/loadshed/utility-failure/"+action, strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer ls-test-engineer-token-0123456789abcdef")
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return 0, err.Error()
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
 	}
 	utilityFailure := func(t *testing.T, sim *facsim.Sim) {
 		if err := sim.SetScenario("ups-c", facsim.ScenarioUtilityFailure); err != nil {
@@ -363,28 +401,32 @@ func TestLoadshedIntegration(t *testing.T) {
 		}
 	})
 
-	t.Run("stale runtime refuses and alerts", func(t *testing.T) {
-		r, sim, _ := setup(t, "gw-stale", true, time.Second)
+	// refusedOn runs the utility failure until a few polls see the UPS on
+	// battery, then puts the UPS into fault: the shed must be refused as
+	// not good, with the UPS's points recorded bad for the reason, an
+	// alert, and nothing written.
+	refusedOn := func(t *testing.T, gw, fault, param, reason string) {
+		r, sim, _ := setup(t, gw, true, time.Second)
 		r.start()
 		lsWait(t, sim, 0, "the gateway armed", func() bool { return r.has(loadshed.EventArmed) })
 		utilityFailure(t, sim)
 		sim.Step(time.Second)
 		time.Sleep(500 * time.Millisecond) // a few polls see the UPS on battery
-		if err := sim.SetFault("ups-c", facsim.FaultSilent, ""); err != nil {
+		if err := sim.SetFault("ups-c", fault, param); err != nil {
 			t.Fatal(err)
 		}
-		lsWait(t, sim, 0, "the refusal", func() bool { return r.has(loadshed.EventRefused) })
-		var rec loadshed.Record
-		for _, x := range r.audit() {
-			if x.Event == loadshed.EventRefused {
-				rec = x
-			}
-		}
+		lsWait(t, sim, 20*time.Second, "the refusal", func() bool { return r.has(loadshed.EventRefused) })
+		rec := r.last(loadshed.EventRefused)
 		if !strings.Contains(rec.Reason, "not good") {
 			t.Errorf("refusal reason: got %q, want it to say the inputs are not good", rec.Reason)
 		}
+		for _, k := range []string{"battery.runtime", "ups.status.on_battery"} {
+			if in := rec.Inputs[k]; in.Quality != "bad" || !strings.Contains(in.Reason, reason) {
+				t.Errorf("refusal input %s: got %+v, want it recorded bad (%s)", k, in, reason)
+			}
+		}
 		if _, n := actions(r.audit()); len(n) != 0 {
-			t.Errorf("actions on stale inputs: got %v, want none", n)
+			t.Errorf("actions on bad inputs: got %v, want none", n)
 		}
 		for ld, on := range outletsOn(t, sim) {
 			if !on {
@@ -396,6 +438,63 @@ func TestLoadshedIntegration(t *testing.T) {
 			b, _ := os.ReadFile(filepath.Join(r.dir, "state", "alerts", "ledger", "ledger.json"))
 			return strings.Contains(string(b), "loadshed/utility-failure")
 		})
+	}
+	// (Stale inputs, a device polled too late rather than failing, are
+	// refused the same way: the controller's unit tests.)
+	t.Run("silent UPS: runtime bad (timeout) refuses and alerts", func(t *testing.T) {
+		refusedOn(t, "gw-silent", facsim.FaultSilent, "", "timeout")
+	})
+	t.Run("UPS answering errors: runtime bad refuses and alerts", func(t *testing.T) {
+		refusedOn(t, "gw-bad", facsim.FaultError, "genErr", "genErr")
+	})
+
+	t.Run("manual restore through the API once power is back", func(t *testing.T) {
+		r, sim, base := setup(t, "gw-restore", true, time.Second)
+		post := withAPI(t, r)
+		orchestrator(t, brokerA, brokerB, base)
+		r.start()
+		lsWait(t, sim, 0, "the gateway armed", func() bool { return r.has(loadshed.EventArmed) })
+		utilityFailure(t, sim)
+		lsWait(t, sim, 20*time.Second, "the shed to start", func() bool { return r.has(loadshed.EventTriggered) })
+		lsWait(t, sim, 0, "the shed to complete", func() bool { return r.has(loadshed.EventCompleted) })
+		if code, body := post("restore", `{"reason":"too early"}`); code != http.StatusConflict {
+			t.Errorf("restore while on battery: got %d %s, want 409", code, body)
+		}
+		if err := sim.SetScenario("ups-c", facsim.ScenarioNormal); err != nil {
+			t.Fatal(err)
+		}
+		// Utility back: once the trigger no longer holds, the engineer's
+		// restore is accepted.
+		lsWait(t, sim, time.Second, "the restore accepted", func() bool {
+			code, _ := post("restore", `{"reason":"utility stable, generator tested"}`)
+			return code == http.StatusAccepted
+		})
+		lsWait(t, sim, 0, "the restore to complete", func() bool { return r.has(loadshed.EventRestored) })
+		for ld, on := range outletsOn(t, sim) {
+			if !on {
+				t.Errorf("outlet %s reads off at the device after the restore, want on", ld)
+			}
+		}
+		restored := map[string]int{}
+		var by string
+		for _, rec := range r.audit() {
+			switch rec.Event {
+			case loadshed.EventRestoreAction:
+				if rec.Action != nil && rec.Action.Verified {
+					restored[rec.Action.Load]++
+				}
+			case loadshed.EventRestoring:
+				by = rec.Operator
+			}
+		}
+		for _, ld := range []string{"lab-1", "lab-2", "lab-01", "app-01"} {
+			if restored[ld] != 1 {
+				t.Errorf("%s switched on %d times in the audit, want once", ld, restored[ld])
+			}
+		}
+		if by != "ci" {
+			t.Errorf("restore-started operator: got %q, want the engineer ci", by)
+		}
 	})
 
 	t.Run("orchestrator never acknowledges: escalation", func(t *testing.T) {
@@ -410,6 +509,37 @@ func TestLoadshedIntegration(t *testing.T) {
 		}
 		if on := outletsOn(t, sim); on["app-01"] {
 			t.Errorf("app-01 reads on after the escalation, want off")
+		}
+	})
+
+	t.Run("inhibited armed policy does not shed", func(t *testing.T) {
+		r, sim, _ := setup(t, "gw-inhibit", true, time.Second)
+		// An engineer's token for the API: inhibit, then try a restore.
+		post := withAPI(t, r)
+		r.start()
+		lsWait(t, sim, 0, "the gateway armed", func() bool { return r.has(loadshed.EventArmed) })
+		lsWait(t, sim, 0, "the API", func() bool {
+			code, _ := post("inhibit", `{"reason":"electrician at the PDU","on":true}`)
+			return code == http.StatusOK
+		})
+		utilityFailure(t, sim)
+		lsWait(t, sim, 20*time.Second, "the refusal", func() bool { return r.has(loadshed.EventRefused) })
+		rec := r.last(loadshed.EventRefused)
+		if !strings.Contains(rec.Reason, "inhibited by ci") {
+			t.Errorf("refusal: got %q, want it to name the inhibit by ci", rec.Reason)
+		}
+		sim.Step(20 * time.Second) // the runtime runs down further: still nothing
+		time.Sleep(time.Second)
+		if _, n := actions(r.audit()); len(n) != 0 || r.has(loadshed.EventTriggered) {
+			t.Errorf("actions while inhibited: got %v (triggered %v), want none", n, r.has(loadshed.EventTriggered))
+		}
+		for ld, on := range outletsOn(t, sim) {
+			if !on {
+				t.Errorf("outlet %s is off while inhibited, want on", ld)
+			}
+		}
+		if code, body := post("restore", `{"reason":"try"}`); code != http.StatusConflict || !strings.Contains(body, "trigger still holds") {
+			t.Errorf("restore while the trigger holds: got %d %s, want 409 saying the trigger still holds", code, body)
 		}
 	})
 

@@ -53,8 +53,9 @@ type Loadshed struct {
 	Tiers []ShedTier `yaml:"tiers" check:"required"`
 	// Loads are the switchable loads.
 	Loads []ShedLoad `yaml:"loads" check:"required"`
-	// WriteCredentials are the SNMP communities that may SET, per device;
-	// polling credentials are read-only on a well-run PDU.
+	// WriteCredentials are the SNMP credentials that may SET, per
+	// device: a write community (v1/v2c) or a v3 write user. Polling
+	// credentials are read-only on a well-run PDU.
 	WriteCredentials []WriteCredential `yaml:"write_credentials"`
 	// Policies are the automatic load sheds.
 	Policies []ShedPolicy   `yaml:"policies" check:"required"`
@@ -86,7 +87,8 @@ type ShedLoad struct {
 	// (immediate_off), a number, or true/false.
 	Off string `yaml:"off" check:"required"`
 	// On is the value that switches the load back on; required for a
-	// load that a policy with restore: auto sheds.
+	// load a policy may restore, except a bool point read back on a bool
+	// point (a relay), where it is the other state of Off.
 	On string `yaml:"on"`
 	// Verify is the read-back.
 	Verify ShedVerify     `yaml:"verify" check:"required"`
@@ -114,11 +116,31 @@ type ShedVerify struct {
 	WantOn float64 `yaml:"-"`
 }
 
-// WriteCredential is the SNMP write community of a device.
+// WriteCredential is what a device's SETs authenticate with, instead of
+// its polling credentials: a write community for an SNMP v1/v2c device,
+// a v3 write user for a v3 one.
 type WriteCredential struct {
-	Device    string         `yaml:"device" check:"required"`
-	Community Secret         `yaml:"community" check:"required"`
-	Pos       strictyaml.Pos `json:"-"`
+	Device    string `yaml:"device" check:"required"`
+	Community Secret `yaml:"community"`
+	// V3 is the SNMPv3 (USM) user for SETs.
+	V3  *WriteUser     `yaml:"v3"`
+	Pos strictyaml.Pos `json:"-"`
+}
+
+// WriteUser is an SNMPv3 user that may SET. The fields mean what the same
+// fields of a device's snmp section mean, and are checked the same way:
+// security_level (default authPriv), auth and privacy protocols with
+// passphrases of at least 8 characters, and context (default: the
+// polling context).
+type WriteUser struct {
+	User          string         `yaml:"user"`
+	SecurityLevel string         `yaml:"security_level"`
+	AuthProtocol  string         `yaml:"auth_protocol"`
+	AuthPassword  Secret         `yaml:"auth_password"`
+	PrivProtocol  string         `yaml:"priv_protocol"`
+	PrivPassword  Secret         `yaml:"priv_password"`
+	Context       string         `yaml:"context"`
+	Pos           strictyaml.Pos `json:"-"`
 }
 
 // ShedPolicy is one automatic load shed.
@@ -202,11 +224,21 @@ func (l *Loadshed) Tier(name string) (*ShedTier, bool) {
 // Credential returns the write community of a device, if configured.
 func (l *Loadshed) Credential(device string) (Secret, bool) {
 	for _, w := range l.WriteCredentials {
-		if w.Device == device {
+		if w.Device == device && w.Community.IsSet() {
 			return w.Community, true
 		}
 	}
 	return Secret{}, false
+}
+
+// WriteUser returns the SNMPv3 write user of a device, if configured.
+func (l *Loadshed) WriteUser(device string) (*WriteUser, bool) {
+	for _, w := range l.WriteCredentials {
+		if w.Device == device && w.V3 != nil {
+			return w.V3, true
+		}
+	}
+	return nil, false
 }
 
 // loadshed checks the loadshed section: tiers, loads against the devices
@@ -268,11 +300,7 @@ func (c *checker) loadshed() {
 		}
 		c.shedTarget(ls, l, f)
 	}
-	for i, w := range ls.WriteCredentials {
-		if _, ok := c.cfg.Device(w.Device); !ok && w.Device != "" {
-			at(fmt.Sprintf("write_credentials[%d].device", i), "unknown device %q%s", w.Device, strictyaml.DidYouMeanOr(w.Device, c.deviceIDs()))
-		}
-	}
+	c.writeCredentials(ls)
 
 	var policyNames []string
 	for i := range ls.Policies {
@@ -302,6 +330,7 @@ func (c *checker) loadshed() {
 			}
 			pol.Rule = r
 			c.shedTriggerDevices(&pol.Trigger)
+			c.shedTriggerAlerts(r)
 		}
 	}
 }
@@ -341,6 +370,7 @@ func (c *checker) shedRestore(ls *Loadshed, pol *ShedPolicy, f string) {
 		}
 		pol.RestoreRule = r
 		c.shedTriggerDevices(pol.RestoreWhen)
+		c.shedTriggerAlerts(r)
 	}
 }
 
@@ -427,6 +457,18 @@ func (c *checker) shedTriggerDevices(t *rules.Trigger) {
 	}
 }
 
+// shedTriggerAlerts checks that the rules a trigger reads with firing()
+// are enabled rules of the rule set (with did-you-mean). Without a rule
+// set (its own errors are reported) there is nothing to check against.
+func (c *checker) shedTriggerAlerts(r *rules.Rule) {
+	if c.cfg.RuleSet == nil || len(r.Reads()) == 0 {
+		return
+	}
+	if err := rules.CheckReferences(c.cfg.RuleSet, r); err != nil {
+		c.addAll(err)
+	}
+}
+
 // shedTarget checks a load against its device's profile: the point must
 // exist and be writable, the index fit the point, the values resolve.
 func (c *checker) shedTarget(ls *Loadshed, l *ShedLoad, f string) {
@@ -507,12 +549,79 @@ func (c *checker) shedTarget(ls *Loadshed, l *ShedLoad, f string) {
 	}
 	if (l.On == "") != (l.Verify.On == "") {
 		at(".on", "give both on: and verify.on: (the value that switches the load on and the read-back that proves it), or neither")
+	} else if l.On == "" && ok && def.Kind() == point.Bool && vdef.Kind() == point.Bool {
+		// A relay: on is the other state, for the write and the read-back
+		// alike, so a restore (manual or automatic) needs no more config.
+		l.OnValue, l.Verify.WantOn = 1-l.OffValue, 1-l.Verify.Want
+		l.On, l.Verify.On = strconv.FormatBool(l.OnValue == 1), strconv.FormatBool(l.Verify.WantOn == 1)
 	}
 	if d.Transport == TransportSNMP && d.SNMP != nil && d.SNMP.Version != "3" {
 		if _, ok := ls.Credential(d.ID); !ok {
 			at(".device", "SNMP device %q needs a write community in loadshed.write_credentials (polling credentials should not be able to SET)", d.ID)
 		}
 	}
+}
+
+// writeCredentials checks the write credentials: a known SNMP device,
+// once; a community for a v1/v2c device, a v3 user (checked like a
+// device's polling user) for a v3 one.
+func (c *checker) writeCredentials(ls *Loadshed) {
+	seen := map[string]bool{}
+	for i := range ls.WriteCredentials {
+		w := &ls.WriteCredentials[i]
+		f := fmt.Sprintf("write_credentials[%d]", i)
+		at := func(field, format string, args ...any) { c.add(ls.Pos.AtPath(f+field, format, args...)) }
+		if w.V3 != nil {
+			c.writeUser(w.V3)
+		}
+		switch {
+		case w.Community.IsSet() && w.V3 != nil:
+			at(".v3", "give community: (SNMP v1/v2c) or v3: (an SNMPv3 user), not both")
+		case !w.Community.IsSet() && w.V3 == nil && !w.Pos.Has("community") && !w.Pos.Has("v3"):
+			at("", "write credentials need community: (SNMP v1/v2c) or v3: (an SNMPv3 user)")
+		}
+		if w.Device == "" {
+			continue
+		}
+		if seen[w.Device] {
+			at(".device", "device %q has write credentials twice", w.Device)
+		}
+		seen[w.Device] = true
+		d, ok := c.cfg.Device(w.Device)
+		switch {
+		case !ok:
+			at(".device", "unknown device %q%s", w.Device, strictyaml.DidYouMeanOr(w.Device, c.deviceIDs()))
+		case d.Transport != TransportSNMP || d.SNMP == nil:
+			at(".device", "device %q is not polled over SNMP (transport %s): write credentials are for SNMP SET", w.Device, d.Transport)
+		case d.SNMP.Version == "3" && w.Community.IsSet() && w.V3 == nil:
+			at(".community", "device %q speaks SNMP v3: give a v3 write user (v3:), not a community", w.Device)
+		case d.SNMP.Version != "3" && w.V3 != nil && !w.Community.IsSet():
+			at(".v3", "device %q speaks SNMP v%s: give a write community (community:), not a v3 user", w.Device, d.SNMP.Version)
+		}
+	}
+	// A v3 target without a write user still works, with the polling
+	// user, which must then be allowed to SET: say so, once per device.
+	warned := map[string]bool{}
+	for i, l := range ls.Loads {
+		d, ok := c.cfg.Device(l.Device)
+		if !ok || warned[l.Device] || d.Transport != TransportSNMP || d.SNMP == nil || d.SNMP.Version != "3" {
+			continue
+		}
+		if _, ok := ls.WriteUser(l.Device); !ok {
+			warned[l.Device] = true
+			c.warn(ls.Pos.AtPath(fmt.Sprintf("loads[%d].device", i), "SNMP v3 device %q has no v3 write user in loadshed.write_credentials: its SETs go out as the polling user %q, which must then be allowed to write (polling credentials should not be able to SET)", l.Device, d.SNMP.User))
+		}
+	}
+}
+
+// writeUser checks a v3 write user as a device's polling user is checked
+// (the same code, so the same rules and messages), and takes back the
+// normalised protocol names and the default security level.
+func (c *checker) writeUser(u *WriteUser) {
+	s := &SNMP{Version: "3", User: u.User, SecurityLevel: u.SecurityLevel, AuthProtocol: u.AuthProtocol, AuthPassword: u.AuthPassword,
+		PrivProtocol: u.PrivProtocol, PrivPassword: u.PrivPassword, Context: u.Context, Pos: u.Pos}
+	c.snmpCredentials(s)
+	u.SecurityLevel, u.AuthProtocol, u.PrivProtocol = s.SecurityLevel, s.AuthProtocol, s.PrivProtocol
 }
 
 var indexRE = regexp.MustCompile(`^[0-9]+(\.[0-9]+)*$`)

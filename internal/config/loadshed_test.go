@@ -41,16 +41,24 @@ func TestLoadshedGood(t *testing.T) {
 		t.Errorf("stage 1 targets: got %s, want %s", got, want)
 	}
 	tests := []struct {
-		load      string
-		off, want float64
+		load       string
+		off, want  float64
+		on, wantOn float64
+		onSet      string
 	}{
-		{"lab-1", 0, 0},  // coil false, feedback false
-		{"app-01", 2, 1}, // rPDU2: immediateOff 2, state off 1 (not the rPDU's 2)
+		// A relay (coil false, feedback false): on is the other state.
+		{"lab-1", 0, 0, 1, 1, "true"},
+		// rPDU2: immediateOff 2, state off 1 (not the rPDU's 2); an enum
+		// has no implied on state.
+		{"app-01", 2, 1, 0, 0, ""},
 	}
 	for _, tt := range tests {
 		l, _ := ls.Load(tt.load)
 		if l.OffValue != tt.off || l.Verify.Want != tt.want {
 			t.Errorf("%s: got off %g verify %g, want off %g verify %g", tt.load, l.OffValue, l.Verify.Want, tt.off, tt.want)
+		}
+		if l.OnValue != tt.on || l.Verify.WantOn != tt.wantOn || l.On != tt.onSet || l.Verify.On != tt.onSet {
+			t.Errorf("%s: got on %q=%g verify.on %q=%g, want %q=%g and %g", tt.load, l.On, l.OnValue, l.Verify.On, l.Verify.WantOn, tt.onSet, tt.on, tt.wantOn)
 		}
 	}
 }
@@ -93,7 +101,9 @@ func TestLoadshedBad(t *testing.T) {
 		{"restore auto without for", "      stages:", "      restore: auto\n      restore_when: {select: {devices: [ups-c]}, when: '!ups.status.on_battery'}\n      stages:",
 			`loadshed.policies[0].restore_when.for: restore_when needs for:`},
 		{"restore auto, load without on", "      stages:", "      restore: auto\n      restore_when: {select: {devices: [ups-c]}, when: '!ups.status.on_battery', for: 10m}\n      stages:",
-			`loadshed.policies[0].stages[0]: load "lab-1" has no on: and verify.on: values`},
+			// lab-1 is a relay (bool written, bool read back): its on
+			// state is the other one; app-01's enum needs naming.
+			`loadshed.policies[0].stages[1]: load "app-01" has no on: and verify.on: values`},
 		{"restore_when with manual", "      stages:", "      restore_when: {select: {devices: [ups-c]}, when: '!ups.status.on_battery', for: 10m}\n      stages:",
 			`loadshed.policies[0].restore_when: restore_when applies only to restore: auto`},
 		{"bad restore_when", "      stages:", "      restore: auto\n      restore_when: {select: {devices: [ups-c]}, when: '!ups.status.on_battery &&', for: 10m}\n      stages:",

@@ -29,8 +29,9 @@ import (
 // batch of points (synchronously, on the polling goroutine: the
 // evaluation is cheap, the writes happen on the controller's goroutine),
 // actuators for the loads' devices (a separate SNMP session with the
-// write community for SNMP devices), audit records published on every
-// broker under <prefix>/<gateway>/loadshed/ and decisions raised as alerts.
+// write community or v3 write user for SNMP devices), audit records
+// published on every broker under <prefix>/<gateway>/loadshed/ and
+// decisions raised as alerts.
 func (g *Gateway) buildLoadshed() error {
 	ls := g.cfg.Loadshed
 	if ls == nil {
@@ -49,11 +50,7 @@ func (g *Gateway) buildLoadshed() error {
 		case *mbdrv.Device:
 			acts[d.cfg.ID] = drv
 		case *snmpdrv.Device:
-			wc := drv.Config()
-			if s, ok := ls.Credential(d.cfg.ID); ok {
-				wc.Community = s.Reveal()
-			}
-			acts[d.cfg.ID] = snmpdrv.NewDevice(wc)
+			acts[d.cfg.ID] = snmpdrv.NewDevice(snmpWriteConfig(drv.Config(), ls))
 		}
 	}
 	var devs []rules.Device
@@ -68,6 +65,8 @@ func (g *Gateway) buildLoadshed() error {
 		Config: ls, Site: g.cfg.Site, Gateway: g.cfg.Gateway, Devices: devs, Actuators: acts,
 		Dir: filepath.Join(g.cfg.StateDir, "loadshed"), Log: g.log.With("component", "loadshed"),
 		Alert: func(evs []alert.Event) { g.alerts.submit(evs) },
+		// Triggers read the rules engine's alerts with firing().
+		Alerts: g.alerts,
 	}
 	// The ledger keeps the controller's open alerts over a restart; the
 	// rules engine leaves them alone (rules.go), the controller resolves
@@ -104,6 +103,26 @@ func (g *Gateway) buildLoadshed() error {
 		return nil
 	}, g.sinkError)
 	return nil
+}
+
+// snmpWriteConfig is the session of an SNMP device's SETs: its polling
+// session with the write credential of loadshed.write_credentials in
+// place of the polling community or v3 user. Without one (a v3 device;
+// config.Load refuses a v1/v2c target without a community) the polling
+// user is kept. A write user without a context uses the polling one.
+func snmpWriteConfig(poll snmpdrv.DeviceConfig, ls *config.Loadshed) snmpdrv.DeviceConfig {
+	wc := poll
+	if s, ok := ls.Credential(poll.ID); ok {
+		wc.Community = s.Reveal()
+	}
+	if u, ok := ls.WriteUser(poll.ID); ok {
+		wc.V3 = snmpdrv.V3Config{User: u.User, AuthProto: u.AuthProtocol, AuthPass: u.AuthPassword.Reveal(),
+			PrivProto: u.PrivProtocol, PrivPass: u.PrivPassword.Reveal(), SecurityLevel: u.SecurityLevel, ContextName: u.Context}
+		if u.Context == "" {
+			wc.V3.ContextName = poll.V3.ContextName
+		}
+	}
+	return wc
 }
 
 // runLoadshed runs the controller until ctx ends, then closes its audit
@@ -178,7 +197,7 @@ func ackTLS(t *config.TLS) (*tls.Config, error) {
 
 // withLoadshed adds the load-shed endpoints to the routes the HTTP server
 // gets (routes are the login routes): GET /api/v1/loadshed and the
-// engineer's arm, disarm and inhibit.
+// engineer's arm, disarm, inhibit and restore.
 func (g *Gateway) withLoadshed(routes func(*http.ServeMux)) func(*http.ServeMux) {
 	return func(mux *http.ServeMux) {
 		if routes != nil {
@@ -214,6 +233,10 @@ func (a loadshedAPI) Inhibit(policy, by, reason string, on bool) error {
 	return webErr(a.c.Inhibit(policy, by, reason, on))
 }
 
+func (a loadshedAPI) Restore(policy, by, reason string) error {
+	return webErr(a.c.Restore(policy, by, reason))
+}
+
 func webErr(err error) error {
 	switch {
 	case err == nil:
@@ -222,6 +245,8 @@ func webErr(err error) error {
 		return fmt.Errorf("%w: %w", web.ErrNotFound, err)
 	case errors.Is(err, loadshed.ErrInvalid):
 		return fmt.Errorf("%w: %w", web.ErrInvalid, err)
+	case errors.Is(err, loadshed.ErrConflict):
+		return fmt.Errorf("%w: %w", web.ErrConflict, err)
 	}
 	return err
 }

@@ -147,6 +147,23 @@ func (a *alerting) runTicks(ctx context.Context, period time.Duration) {
 	}
 }
 
+// Firing implements rules.AlertState for the load-shed triggers'
+// firing(): it asks the rules engine in force (a reload or an identified
+// device replaces it); without one the state is unknown. Cheap and
+// lock-free but for the read lock: the engine publishes its instances'
+// states as they change.
+func (a *alerting) Firing(rule string, sc rules.Scope) (firing, known bool) {
+	a.mu.RLock()
+	e := a.engine
+	a.mu.RUnlock()
+	if e == nil {
+		return false, false
+	}
+	return e.Firing(rule, sc)
+}
+
+var _ rules.AlertState = (*alerting)(nil)
+
 // pending lists the instances waiting out their for-duration.
 func (a *alerting) pending() []web.PendingDoc {
 	out := []web.PendingDoc{}

@@ -1,15 +1,22 @@
 package web
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
 )
 
+// ErrConflict is what a load-shed action the controller's state does not
+// allow now wraps (409): a restore while the trigger holds, or with
+// nothing shed. The message says why.
+var ErrConflict = errors.New("conflict")
+
 // Loadshed is the gateway's load-shed controller as the HTTP layer sees
 // it. Every method must be safe for concurrent use. Errors wrap
-// ErrNotFound (no such policy) or ErrInvalid (a bad request) where those
-// apply.
+// ErrNotFound (no such policy), ErrInvalid (a bad request) or ErrConflict
+// (not now, and why) where those apply.
 type Loadshed interface {
 	// LoadshedDoc is the body of GET /api/v1/loadshed: policies, armed
 	// state, stage progress and recent audit records.
@@ -21,6 +28,11 @@ type Loadshed interface {
 	Disarm(policy, by, reason string) error
 	// Inhibit sets or releases a policy's inhibit switch.
 	Inhibit(policy, by, reason string, on bool) error
+	// Restore starts switching back on the loads the policy's last shed
+	// switched off; it returns once the restore is recorded, the loads
+	// go back on stage by stage after it. ErrConflict while the trigger
+	// holds or when nothing is off.
+	Restore(policy, by, reason string) error
 }
 
 // LoadshedRequest is the body of the POST endpoints.
@@ -34,26 +46,38 @@ type LoadshedRequest struct {
 }
 
 // LoadshedRoutes adds GET /api/v1/loadshed (viewer) and POST
-// /api/v1/loadshed/{policy}/arm, /disarm and /inhibit (engineer: arming an
-// automatic power cut is an engineering decision, not an operator's).
+// /api/v1/loadshed/{policy}/arm, /disarm, /inhibit and /restore (engineer:
+// arming an automatic power cut, or switching loads back on after one, is
+// an engineering decision, not an operator's).
 func LoadshedRoutes(mux *http.ServeMux, ls Loadshed, opts Options) {
 	mux.Handle("GET /api/v1/loadshed", opts.require(RoleViewer, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, ls.LoadshedDoc())
 	})))
-	post := func(action string, do func(policy, by string, req LoadshedRequest) error) {
+	// post adds an action; status is the success status with the new
+	// state as the body (202 for a restore, which goes on after it).
+	post := func(action string, status int, do func(policy, by string, req LoadshedRequest) error) {
 		mux.Handle("POST /api/v1/loadshed/{policy}/"+action, opts.require(RoleEngineer, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			var req LoadshedRequest
 			if !readJSON(w, r, &req) {
 				return
 			}
 			if err := do(r.PathValue("policy"), opts.who(r), req); err != nil {
+				if errors.Is(err, ErrConflict) {
+					writeError(w, http.StatusConflict, "%v", err)
+					return
+				}
 				writeErr(w, err)
 				return
 			}
-			writeJSON(w, ls.LoadshedDoc())
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(status)
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(ls.LoadshedDoc())
 		})))
 	}
-	post("arm", func(policy, by string, req LoadshedRequest) error {
+	post("arm", http.StatusOK, func(policy, by string, req LoadshedRequest) error {
 		var d time.Duration
 		if req.Duration != "" {
 			var err error
@@ -63,14 +87,20 @@ func LoadshedRoutes(mux *http.ServeMux, ls Loadshed, opts Options) {
 		}
 		return ls.Arm(policy, by, req.Reason, d)
 	})
-	post("disarm", func(policy, by string, req LoadshedRequest) error {
+	post("disarm", http.StatusOK, func(policy, by string, req LoadshedRequest) error {
 		return ls.Disarm(policy, by, req.Reason)
 	})
-	post("inhibit", func(policy, by string, req LoadshedRequest) error {
+	post("inhibit", http.StatusOK, func(policy, by string, req LoadshedRequest) error {
 		if req.On == nil {
 			return invalid("inhibit needs \"on\": true or false")
 		}
 		return ls.Inhibit(policy, by, req.Reason, *req.On)
+	})
+	post("restore", http.StatusAccepted, func(policy, by string, req LoadshedRequest) error {
+		if req.Duration != "" || req.On != nil {
+			return invalid("restore takes only a reason")
+		}
+		return ls.Restore(policy, by, req.Reason)
 	})
 }
 

@@ -34,7 +34,8 @@ type Record struct {
 	Plan []PlanStage `json:"plan,omitempty"`
 	// DryRun is set when nothing was written.
 	DryRun bool `json:"dry_run,omitempty"`
-	// Drain is the drain command a drain record sent.
+	// Drain is the drain command a drain record sent, or the withdrawal
+	// a drain-withdrawn record sent.
 	Drain *DrainCommand `json:"drain,omitempty"`
 	// Ack is the orchestrator's acknowledgement of a drain-ack record.
 	Ack *DrainAck `json:"ack,omitempty"`
@@ -92,6 +93,7 @@ const (
 	EventDrain          = "drain"
 	EventDrainAck       = "drain-ack"
 	EventDrainEscalated = "drain-escalated"
+	EventDrainWithdrawn = "drain-withdrawn"
 	// Automatic restore.
 	EventRestoring      = "restore-started"
 	EventRestoreAction  = "restore-action"

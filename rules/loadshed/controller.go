@@ -72,6 +72,11 @@ type Options struct {
 	// drain commands (<AckTopic>/<policy>); it goes into each command so
 	// the orchestrator need not be told.
 	AckTopic string
+	// Alerts is where triggers read other rules' alerts with firing()
+	// and firing_any(): the gateway's rules engine. Nil: firing() is
+	// unknown, so a trigger that needs it holds on unknown data and is
+	// refused, never acted on.
+	Alerts rules.AlertState
 }
 
 // Controller runs the load-shed policies. Feed and Tick take points and
@@ -104,6 +109,10 @@ type policy struct {
 	restoreRefused string
 	// open alert events, resolved when the episode ends.
 	open []alert.Event
+	// run is held while the controller steps the policy, and by an
+	// operator action that must not interleave with a step (a manual
+	// restore starting): device I/O for one policy is never concurrent.
+	run sync.Mutex
 }
 
 // New builds a controller: it opens the audit log and the state in
@@ -140,7 +149,11 @@ func New(opts Options) (*Controller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loadshed: %w", err)
 	}
-	if c.engine, err = rules.NewEngine(set, opts.Devices, rules.Options{Site: opts.Site, Gateway: opts.Gateway, Log: c.log}); err != nil {
+	alerts := opts.Alerts
+	if alerts == nil {
+		alerts = rules.NoAlerts
+	}
+	if c.engine, err = rules.NewEngine(set, opts.Devices, rules.Options{Site: opts.Site, Gateway: opts.Gateway, Log: c.log, Alerts: alerts}); err != nil {
 		return nil, fmt.Errorf("loadshed: %w", err)
 	}
 	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
@@ -349,7 +362,9 @@ func firing(rule string, all []rules.InstanceState) []trigger {
 func (c *Controller) Step(ctx context.Context) {
 	all := c.engine.Instances()
 	for _, p := range c.pols {
+		p.run.Lock()
 		c.stepPolicy(ctx, p, all)
+		p.run.Unlock()
 	}
 }
 
@@ -381,6 +396,9 @@ func (c *Controller) stepPolicy(ctx context.Context, p *policy, all []rules.Inst
 		c.continueShed(ctx, p, shed, trig, armed, inhibited, now)
 		return
 	}
+	// A manual restore goes on, or stops if the trigger holds again (a
+	// firing trigger is then handled below like any other).
+	c.stepManualRestore(ctx, p, all, inhibited, now)
 	if len(trig) == 0 {
 		if p.dryRun != "" || p.refused != "" || p.inhibited != "" || len(p.open) > 0 || c.watching(name) {
 			c.endEpisode(p, now, "")
@@ -458,13 +476,25 @@ func (c *Controller) continueShed(ctx context.Context, p *policy, s *Shed, trig 
 	}
 	switch {
 	case t == nil:
+		c.withdrawDrain(p, s, now, "the trigger no longer holds: the shed is cancelled")
 		c.finish(p, s, now, EventCancelled, "the trigger no longer holds: the remaining stages are cancelled; shed loads stay off until restored by hand")
 		return
 	case !armed:
+		c.withdrawDrain(p, s, now, "the policy was disarmed: the shed is cancelled")
 		c.finish(p, s, now, EventCancelled, "the policy was disarmed: the remaining stages are cancelled")
 		return
 	case inhibited:
-		return // paused: nothing is written while inhibited
+		// Paused: nothing is written while inhibited, and a drain waiting
+		// for its answer is withdrawn (asked again if the stage comes due
+		// after the release).
+		c.mu.Lock()
+		by := ""
+		if in := c.state(name).Inhibit; in != nil {
+			by = in.By
+		}
+		c.mu.Unlock()
+		c.withdrawDrain(p, s, now, "the policy is inhibited by "+by+": the shed is paused")
+		return
 	case !t.good && unseen(t.in):
 		return // restored after a restart, no reading yet: wait for data
 	case !t.good:
@@ -847,6 +877,9 @@ type PolicyStatus struct {
 	Firing   bool        `json:"trigger_firing"`
 	Tiers    []string    `json:"never_shed_tiers"`
 	Instance string      `json:"trigger_instance,omitempty"`
+	// StillOff are the loads the last shed switched off (or tried to)
+	// that no restore has switched back on: what a restore would restore.
+	StillOff []string `json:"still_off"`
 }
 
 // Status is the controller's state, for GET /api/v1/loadshed.
@@ -869,7 +902,7 @@ func (c *Controller) Status() Status {
 	defer c.mu.Unlock()
 	for _, p := range c.pols {
 		ps := c.state(p.cfg.Name)
-		s := PolicyStatus{Name: p.cfg.Name, Trigger: p.cfg.Trigger.When, Restore: p.cfg.Restore, Plan: Plan(c.cfg, p.cfg), Tiers: slices.Clone(never)}
+		s := PolicyStatus{Name: p.cfg.Name, Trigger: p.cfg.Trigger.When, Restore: p.cfg.Restore, Plan: Plan(c.cfg, p.cfg), Tiers: slices.Clone(never), StillOff: []string{}}
 		if p.cfg.Trigger.For > 0 {
 			s.For = p.cfg.Trigger.For.String()
 		}
@@ -898,6 +931,9 @@ func (c *Controller) Status() Status {
 				sh.Restore = &cp
 			}
 			s.Shed = &sh
+			if off := unrestored(ps.Shed); off != nil {
+				s.StillOff = off
+			}
 		}
 		for _, in := range insts {
 			if in.Rule == p.cfg.Rule.ID {

@@ -26,8 +26,13 @@ func TestMQTTDocExamples(t *testing.T) {
 		switch kind {
 		case "drain":
 			var v DrainCommand
-			if err := dec.Decode(&v); err != nil || v.ID == "" || v.AckTopic == "" || v.Deadline.IsZero() || len(v.Loads) == 0 {
+			if err := dec.Decode(&v); err != nil || v.ID == "" || v.Action != ActionDrain || v.AckTopic == "" || v.Deadline.IsZero() || len(v.Loads) == 0 {
 				t.Errorf("drain example: got %+v (%v), want every field", v, err)
+			}
+		case "drain_withdraw":
+			var v DrainCommand
+			if err := dec.Decode(&v); err != nil || v.ID == "" || v.Action != ActionWithdraw || v.Reason == "" || v.AckTopic != "" {
+				t.Errorf("drain_withdraw example: got %+v (%v), want id, action withdraw, a reason, no ack_topic", v, err)
 			}
 		case "drain_ack":
 			var v DrainAck
@@ -38,7 +43,7 @@ func TestMQTTDocExamples(t *testing.T) {
 			t.Errorf("unknown example kind %q", kind)
 		}
 	}
-	for _, k := range []string{"drain", "drain_ack"} {
+	for _, k := range []string{"drain", "drain_withdraw", "drain_ack"} {
 		if !found[k] {
 			t.Errorf("no %s example in docs/mqtt.md", k)
 		}

@@ -13,13 +13,21 @@ import (
 
 // DrainCommand is the payload of a drain command, published QoS 1 on
 // every broker at <prefix>/<gateway>/loadshed/drain/<policy> when a drain
-// stage comes due. The orchestrator moves work off the listed loads (or
-// the scope) and answers on AckTopic with a DrainAck of the same ID.
+// stage comes due (Action ActionDrain). The orchestrator moves work off
+// the listed loads (or the scope) and answers on AckTopic with a DrainAck
+// of the same ID. When the shed is cancelled or inhibited before the
+// stage ran, the same command goes out again on the same topic with
+// Action ActionWithdraw and a Reason: the power cut it prepared for is
+// not coming (for now); no answer is expected, and later answers to it
+// are ignored.
 type DrainCommand struct {
 	// ID identifies the command; acknowledgements carry it back. It is
 	// stable over gateway restarts: a command is sent once per stage of
-	// a shed episode.
-	ID      string `json:"id"`
+	// a shed episode (again, with a new ID, only when the stage comes due
+	// again after an inhibit withdrew it).
+	ID string `json:"id"`
+	// Action is ActionDrain or ActionWithdraw.
+	Action  string `json:"action"`
 	Site    string `json:"site"`
 	Gateway string `json:"gateway"`
 	Policy  string `json:"policy"`
@@ -30,11 +38,22 @@ type DrainCommand struct {
 	// Loads are the loads this stage switches off once drained (or at
 	// the deadline); empty when the stage only drains.
 	Loads []PlanLoad `json:"loads"`
-	Sent  time.Time  `json:"sent"`
-	// Deadline is when the gateway stops waiting and escalates.
+	// Sent is when this message was sent: the drain, or the withdrawal.
+	Sent time.Time `json:"sent"`
+	// Deadline is when the gateway stops waiting and escalates (for a
+	// withdrawal: the deadline the drain had).
 	Deadline time.Time `json:"deadline"`
-	AckTopic string    `json:"ack_topic,omitempty"`
+	// AckTopic is where to answer a drain; empty in a withdrawal.
+	AckTopic string `json:"ack_topic,omitempty"`
+	// Reason says why a drain is withdrawn.
+	Reason string `json:"reason,omitempty"`
 }
+
+// Drain command actions.
+const (
+	ActionDrain    = "drain"
+	ActionWithdraw = "withdraw"
+)
 
 // DrainAck is the orchestrator's answer to a drain command.
 type DrainAck struct {
@@ -71,7 +90,9 @@ func (c *Controller) drained(p *policy, s *Shed, t *trigger, now time.Time) bool
 		cp = *d
 	}
 	c.mu.Unlock()
-	if d == nil {
+	if d == nil || cp.Withdrawn {
+		// Not sent yet, or withdrawn while inhibited: the stage is due
+		// again, so the orchestrator is asked again.
 		c.sendDrain(p, s, idx, st, t, now)
 		return false
 	}
@@ -93,15 +114,16 @@ func (c *Controller) drained(p *policy, s *Shed, t *trigger, now time.Time) bool
 // escalates, as it would for a lost command.
 func (c *Controller) sendDrain(p *policy, s *Shed, idx int, st *config.ShedStage, t *trigger, now time.Time) {
 	name := p.cfg.Name
-	d := &DrainState{ID: fmt.Sprintf("%s-%s-%d", name, s.Episode, idx+1), Stage: idx, Scope: st.Drain.Scope,
-		SentAt: now, Deadline: now.Add(st.Drain.Timeout)}
-	cmd := &DrainCommand{ID: d.ID, Site: c.opts.Site, Gateway: c.opts.Gateway, Policy: name, Episode: s.Episode, Stage: idx + 1,
-		Scope: d.Scope, Loads: []PlanLoad{}, Sent: now, Deadline: d.Deadline}
+	id := fmt.Sprintf("%s-%s-%d", name, s.Episode, idx+1)
+	c.mu.Lock()
+	if n := s.drains(idx); n > 0 {
+		id = fmt.Sprintf("%s-%d", id, n+1) // asked again after a withdrawal
+	}
+	c.mu.Unlock()
+	d := &DrainState{ID: id, Stage: idx, Scope: st.Drain.Scope, SentAt: now, Deadline: now.Add(st.Drain.Timeout)}
+	cmd := c.drainCommand(p, s, d, now)
 	if c.opts.AckTopic != "" {
 		cmd.AckTopic = c.opts.AckTopic + "/" + name
-	}
-	if plan := Plan(c.cfg, p.cfg); idx < len(plan) && plan[idx].Loads != nil {
-		cmd.Loads = plan[idx].Loads
 	}
 	c.mu.Lock()
 	s.Drains = append(s.Drains, d)
@@ -110,16 +132,61 @@ func (c *Controller) sendDrain(p *policy, s *Shed, idx int, st *config.ShedStage
 	st1 := idx
 	c.record(Record{Time: now, Policy: name, Episode: s.Episode, Event: EventDrain, Stage: &st1, Inputs: t.in.Values, Drain: cmd,
 		Reason: fmt.Sprintf("stage %d: drain command %s for %q; waiting for the orchestrator's acknowledgement until %s", idx+1, d.ID, d.Scope, d.Deadline.Format(time.RFC3339))})
-	b, err := json.Marshal(cmd)
-	if err == nil {
-		if c.opts.Publish == nil {
-			err = errors.New("no MQTT brokers to publish on")
-		} else {
-			err = c.opts.Publish("drain/"+name, b)
-		}
-	}
-	if err != nil {
+	if err := c.publishDrain(name, cmd); err != nil {
 		c.log.Error("loadshed: drain command not published; the stage escalates at its deadline", "policy", name, "id", d.ID, "err", err)
+	}
+}
+
+// publishDrain publishes a drain command or withdrawal on the policy's
+// drain topic.
+func (c *Controller) publishDrain(policy string, cmd *DrainCommand) error {
+	b, err := json.Marshal(cmd)
+	if err != nil {
+		return err
+	}
+	if c.opts.Publish == nil {
+		return errors.New("no MQTT brokers to publish on")
+	}
+	return c.opts.Publish("drain/"+policy, b)
+}
+
+// drainCommand builds the payload of a drain command (ActionDrain; the
+// caller adds the acknowledgement topic).
+func (c *Controller) drainCommand(p *policy, s *Shed, d *DrainState, now time.Time) *DrainCommand {
+	cmd := &DrainCommand{ID: d.ID, Action: ActionDrain, Site: c.opts.Site, Gateway: c.opts.Gateway, Policy: p.cfg.Name, Episode: s.Episode,
+		Stage: d.Stage + 1, Scope: d.Scope, Loads: []PlanLoad{}, Sent: now, Deadline: d.Deadline}
+	if plan := Plan(c.cfg, p.cfg); d.Stage < len(plan) && plan[d.Stage].Loads != nil {
+		cmd.Loads = plan[d.Stage].Loads
+	}
+	return cmd
+}
+
+// withdrawDrain withdraws the drain command of the shed's next stage if
+// one was sent and the stage has not run (no acknowledgement yet, only
+// accepted, or drained with the loads not yet off): the shed is being
+// cancelled or paused, so the orchestrator need not (or no longer) move
+// work for it. The withdrawal is recorded durably, audited, then
+// published on the drain topic with the command's id; the gateway stops
+// waiting for the answer and never escalates that command.
+func (c *Controller) withdrawDrain(p *policy, s *Shed, now time.Time, why string) {
+	name := p.cfg.Name
+	c.mu.Lock()
+	d := s.drain(s.NextStage)
+	if d == nil || d.Escalated || d.Withdrawn || d.AckStatus == AckFailed || s.NextStage >= len(p.cfg.Stages) {
+		c.mu.Unlock()
+		return
+	}
+	d.Withdrawn, d.WithdrawnAt, d.WithdrawReason = true, now, why
+	c.saveLocked()
+	cp := *d
+	c.mu.Unlock()
+	cmd := c.drainCommand(p, s, &cp, now)
+	cmd.Action, cmd.Reason = ActionWithdraw, why
+	stage := cp.Stage
+	c.record(Record{Time: now, Policy: name, Episode: s.Episode, Event: EventDrainWithdrawn, Stage: &stage, Drain: cmd,
+		Reason: fmt.Sprintf("drain %s withdrawn: %s; no longer waiting for the orchestrator", cp.ID, why)})
+	if err := c.publishDrain(name, cmd); err != nil {
+		c.log.Error("loadshed: drain withdrawal not published", "policy", name, "id", cp.ID, "err", err)
 	}
 }
 
@@ -174,7 +241,7 @@ func (c *Controller) Ack(payload []byte, via string) error {
 		return fmt.Errorf("%w: %q", ErrUnknownCommand, a.ID)
 	}
 	final := d.AckStatus == AckDrained || d.AckStatus == AckFailed
-	if final || d.AckStatus == a.Status || d.Escalated {
+	if final || d.AckStatus == a.Status || d.Escalated || d.Withdrawn {
 		c.mu.Unlock()
 		return nil // a repeat, or from the other broker, or too late
 	}

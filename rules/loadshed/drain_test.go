@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -302,4 +303,147 @@ func TestCompletedShedNotRepeatedAfterRestart(t *testing.T) {
 	if got := len(r.bank.Writes()) + len(r.pdu.Writes()); got != 3 {
 		t.Errorf("writes: got %d, want 3", got)
 	}
+}
+
+// published decodes the drain topic's messages.
+func published(t *testing.T, r *rig) []DrainCommand {
+	t.Helper()
+	var out []DrainCommand
+	for _, b := range r.payloads["drain/utility-failure"] {
+		var c DrainCommand
+		if err := json.Unmarshal(b, &c); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func TestDrainWithdrawn(t *testing.T) {
+	tests := []struct {
+		name string
+		// end ends or pauses the shed; onBattery is the UPS afterwards.
+		end       func(t *testing.T, r *rig)
+		onBattery bool
+		reason    string
+	}{
+		{"trigger ends", func(t *testing.T, r *rig) {}, false, "the trigger no longer holds"},
+		{"disarmed", func(t *testing.T, r *rig) {
+			if err := r.ctl.Disarm("utility-failure", "alice", "false alarm"); err != nil {
+				t.Fatal(err)
+			}
+		}, true, "disarmed"},
+		{"inhibited", func(t *testing.T, r *rig) {
+			if err := r.ctl.Inhibit("utility-failure", "bob", "orchestrator maintenance", true); err != nil {
+				t.Fatal(err)
+			}
+		}, true, "inhibited by bob"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, cmd := drainRig(t)
+			if err := ack(t, r, cmd.ID, AckAccepted, "a"); err != nil {
+				t.Fatal(err)
+			}
+			tt.end(t, r)
+			// Well past the deadline: no escalation, nothing written.
+			r.advance(cmd.Deadline.Sub(r.now)+5*time.Second, tt.onBattery, 8, point.Good)
+			cmds := published(t, r)
+			if len(cmds) != 2 {
+				t.Fatalf("drain topic: got %d messages, want the drain and one withdrawal (audit %v)", len(cmds), r.events())
+			}
+			w := cmds[1]
+			if w.Action != ActionWithdraw || w.ID != cmd.ID || w.Stage != cmd.Stage || w.Episode != cmd.Episode || w.Scope != "hall-1" || w.AckTopic != "" {
+				t.Errorf("withdrawal: got %+v, want action withdraw, id %s, stage %d, scope hall-1, no ack topic", w, cmd.ID, cmd.Stage)
+			}
+			if !strings.Contains(w.Reason, tt.reason) {
+				t.Errorf("withdrawal reason: got %q, want it to contain %q", w.Reason, tt.reason)
+			}
+			if cmds[0].Action != ActionDrain {
+				t.Errorf("drain command action: got %q, want %q", cmds[0].Action, ActionDrain)
+			}
+			evs := r.events()
+			if count(evs, EventDrainWithdrawn) != 1 || count(evs, EventDrainEscalated) != 0 {
+				t.Errorf("audit: got %v, want one drain-withdrawn and no drain-escalated", evs)
+			}
+			if got := r.pdu.Writes(); len(got) != 0 {
+				t.Errorf("pdu writes: got %v, want none", got)
+			}
+			for _, a := range r.alerts {
+				if a.Labels["decision"] == "drain-escalated" {
+					t.Errorf("alerts: got a drain-escalated alert %+v, want none", a)
+				}
+			}
+			// A late answer to the withdrawn command changes nothing.
+			if err := ack(t, r, cmd.ID, AckDrained, "b"); err != nil && !errors.Is(err, ErrUnknownCommand) {
+				t.Errorf("ack after the withdrawal: got %v, want nil or ErrUnknownCommand", err)
+			}
+			r.advance(2*time.Second, tt.onBattery, 8, point.Good)
+			if got := count(r.events(), EventDrainAck); got != 1 {
+				t.Errorf("drain-ack records: got %d, want 1 (accepted only)", got)
+			}
+			if got := r.pdu.Writes(); len(got) != 0 {
+				t.Errorf("pdu writes after a late drained: got %v, want none", got)
+			}
+		})
+	}
+}
+
+func TestDrainAskedAgainAfterInhibitReleased(t *testing.T) {
+	r, cmd := drainRig(t)
+	if err := r.ctl.Inhibit("utility-failure", "bob", "orchestrator maintenance", true); err != nil {
+		t.Fatal(err)
+	}
+	r.advance(time.Second, true, 8, point.Good)
+	if err := r.ctl.Inhibit("utility-failure", "bob", "done", false); err != nil {
+		t.Fatal(err)
+	}
+	r.advance(time.Second, true, 8, point.Good)
+	cmds := published(t, r)
+	if len(cmds) != 3 {
+		t.Fatalf("drain topic: got %d messages, want drain, withdraw, drain (audit %v)", len(cmds), r.events())
+	}
+	again := cmds[2]
+	if again.Action != ActionDrain || again.ID != cmd.ID+"-2" || again.AckTopic == "" {
+		t.Fatalf("drain after the release: got %+v, want action drain, id %s-2, an ack topic", again, cmd.ID)
+	}
+	if err := ack(t, r, cmd.ID, AckDrained, "a"); err != nil {
+		t.Fatal(err)
+	}
+	r.advance(time.Second, true, 8, point.Good)
+	if got := r.pdu.Writes(); len(got) != 0 {
+		t.Fatalf("pdu writes after an answer to the withdrawn command: got %v, want none", got)
+	}
+	if err := ack(t, r, again.ID, AckDrained, "a"); err != nil {
+		t.Fatal(err)
+	}
+	r.advance(time.Second, true, 8, point.Good)
+	if got, want := r.pdu.Writes(), []string{"pdu.outlet.command/5=2"}; !eq(got, want) {
+		t.Errorf("pdu writes: got %v, want %v", got, want)
+	}
+}
+
+func TestDrainWithdrawnAfterRestartNotAfterEscalation(t *testing.T) {
+	t.Run("restart", func(t *testing.T) {
+		r, cmd := drainRig(t)
+		r.start()
+		r.advance(3*time.Second, false, 30, point.Good)
+		r.start()
+		r.advance(2*time.Second, false, 30, point.Good)
+		cmds := published(t, r)
+		if len(cmds) != 2 || cmds[1].Action != ActionWithdraw || cmds[1].ID != cmd.ID {
+			t.Errorf("drain topic: got %+v, want the drain and one withdrawal of %s", cmds, cmd.ID)
+		}
+	})
+	t.Run("escalated", func(t *testing.T) {
+		r, cmd := drainRig(t)
+		r.advance(cmd.Deadline.Sub(r.now)+2*time.Second, true, 8, point.Good) // escalated, app-01 off
+		r.advance(3*time.Second, false, 30, point.Good)
+		if got := len(published(t, r)); got != 1 {
+			t.Errorf("drain topic: got %d messages, want only the drain (its stage ran)", got)
+		}
+		if got := count(r.events(), EventDrainWithdrawn); got != 0 {
+			t.Errorf("drain-withdrawn records: got %d, want 0", got)
+		}
+	})
 }

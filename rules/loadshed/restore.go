@@ -2,6 +2,7 @@ package loadshed
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -50,7 +51,7 @@ func (c *Controller) stepRestore(ctx context.Context, p *policy, all []rules.Ins
 	name := p.cfg.Name
 	c.mu.Lock()
 	s := c.state(name).Shed
-	if s == nil || s.Ended.IsZero() || (s.Restore != nil && !s.Restore.Ended.IsZero()) || (s.Restore == nil && len(unrestored(s)) == 0) {
+	if s == nil || s.Ended.IsZero() || (s.Restore != nil && (s.Restore.Manual || !s.Restore.Ended.IsZero())) || (s.Restore == nil && len(unrestored(s)) == 0) {
 		c.mu.Unlock()
 		return
 	}
@@ -83,6 +84,10 @@ func (c *Controller) stepRestore(ctx context.Context, p *policy, all []rules.Ins
 			return
 		}
 		c.mu.Lock()
+		if s.Restore != nil {
+			c.mu.Unlock()
+			return // an engineer started a manual restore meanwhile
+		}
 		s.Restore = &RestoreState{Episode: t.in.ID, StartedAt: now, Done: map[string]string{}}
 		c.saveLocked()
 		c.mu.Unlock()
@@ -173,9 +178,9 @@ func (c *Controller) restoreStage(ctx context.Context, p *policy, s *Shed, stage
 		c.saveLocked()
 		c.mu.Unlock()
 		st := stage
-		c.record(Record{Time: c.now().UTC(), Policy: name, Episode: s.Episode, Event: EventRestoreAction, Stage: &st, Action: a})
+		c.record(Record{Time: c.now().UTC(), Policy: name, Episode: s.Episode, Event: EventRestoreAction, Stage: &st, Action: a, Operator: s.Restore.By})
 		if res == ResultFailed {
-			c.record(Record{Time: c.now().UTC(), Policy: name, Episode: s.Episode, Event: EventRestoreFailed, Stage: &st, Action: a,
+			c.record(Record{Time: c.now().UTC(), Policy: name, Episode: s.Episode, Event: EventRestoreFailed, Stage: &st, Action: a, Operator: s.Restore.By,
 				Reason: "the read-back did not confirm the load on"})
 			c.raise(p, "restore-failed-"+ln, s.Episode, alert.Critical, c.now().UTC(), nil,
 				fmt.Sprintf("load shed %s: %s (%s %s) NOT confirmed back on: %s", name, ln, l.Device, l.Point, actionProblem(a)))
@@ -183,12 +188,167 @@ func (c *Controller) restoreStage(ctx context.Context, p *policy, s *Shed, stage
 	}
 }
 
-// endRestore closes an automatic restore.
+// endRestore closes a restore, automatic or manual.
 func (c *Controller) endRestore(p *policy, s *Shed, now time.Time) {
 	c.mu.Lock()
 	s.Restore.Ended, s.Restore.Result = now, EventRestored
 	c.saveLocked()
 	done := doneList(s.Restore.Done)
+	by := s.Restore.By
+	failed := false
+	for _, res := range s.Restore.Done {
+		failed = failed || res == ResultFailed
+	}
 	c.mu.Unlock()
-	c.record(Record{Time: now, Policy: p.cfg.Name, Episode: s.Episode, Event: EventRestored, Reason: "every load the shed switched off was switched back on: " + done})
+	why := "every load the shed switched off was switched back on: " + done
+	if failed {
+		why = "every load the shed switched off was written on, NOT all confirmed (see restore-failed): " + done
+	}
+	c.record(Record{Time: now, Policy: p.cfg.Name, Episode: s.Episode, Event: EventRestored, Operator: by, Reason: why})
+}
+
+// ErrConflict is returned by an operator action the controller's state
+// does not allow now: a manual restore while the trigger holds, while a
+// shed or another restore runs, while inhibited, or with nothing to
+// restore. The message says which; the HTTP layer answers 409.
+var ErrConflict = errors.New("loadshed: refused")
+
+// Restore starts a manual restore on behalf of by: the loads the policy's
+// last shed switched off (or tried to) that are not back on go back on as
+// an automatic restore does them (last stage first, at most one stage per
+// min_stage_interval, each written and read back), on the controller's
+// goroutine; Restore returns once the restore is recorded. Loads that were
+// off before the shed are never switched on.
+//
+// It is refused (ErrConflict) while the trigger holds, pending or firing,
+// or its inputs are not good enough to tell: restoring into a power
+// situation that is still failing is what the policy exists to prevent.
+// Also refused while a shed or another restore is in progress, while the
+// policy is inhibited (nothing is written then), and when nothing is off.
+// Disarming does not matter: a restore is an engineer's decision.
+func (c *Controller) Restore(name, by, reason string) error {
+	p, err := c.policy(name)
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(reason) == "" {
+		return fmt.Errorf("%w: a restore needs a reason", ErrInvalid)
+	}
+	conflict := func(format string, args ...any) error {
+		return fmt.Errorf("%w: restore %s: "+format, append([]any{ErrConflict, name}, args...)...)
+	}
+	// Refuse at once when the trigger holds, without waiting for a step
+	// of the policy to finish; then again under the policy's lock.
+	if why := holding(p.cfg.Rule.ID, c.engine.Instances()); why != "" {
+		return conflict("%s", why)
+	}
+	p.run.Lock()
+	defer p.run.Unlock()
+	if why := holding(p.cfg.Rule.ID, c.engine.Instances()); why != "" {
+		return conflict("%s", why)
+	}
+	now := c.now().UTC()
+	c.mu.Lock()
+	ps := c.state(name)
+	s := ps.Shed
+	var left []string
+	if s != nil {
+		left = unrestored(s)
+	}
+	switch {
+	case ps.Inhibit != nil:
+		err = conflict("the policy is inhibited by %s (%s): nothing is written while inhibited; release the inhibit first", ps.Inhibit.By, ps.Inhibit.Reason)
+	case s == nil:
+		err = conflict("nothing to restore: the policy has not shed anything")
+	case s.Ended.IsZero():
+		err = conflict("a shed is in progress (stage %d of %d next)", s.NextStage+1, len(p.cfg.Stages))
+	case s.Restore != nil && s.Restore.Ended.IsZero() && s.Restore.Manual:
+		err = conflict("a restore by %s is already in progress", s.Restore.By)
+	case s.Restore != nil && s.Restore.Ended.IsZero():
+		err = conflict("an automatic restore is in progress")
+	case len(left) == 0:
+		err = conflict("nothing to restore: every load the last shed switched off is back on (loads that were off before it stay off)")
+	default:
+		var noOn []string
+		for _, ln := range left {
+			if l, ok := c.cfg.Load(ln); !ok || l.On == "" || l.Verify.On == "" {
+				noOn = append(noOn, ln)
+			}
+		}
+		if len(noOn) > 0 {
+			err = conflict("load(s) %s have no on: and verify.on: in the config, so the gateway cannot switch them on and prove it: switch them on at the device, or add the values", strings.Join(noOn, ", "))
+		}
+	}
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	rs := &RestoreState{Manual: true, By: by, Reason: reason, StartedAt: now, Done: map[string]string{}}
+	if s.Restore != nil {
+		// An earlier restore (aborted) switched some back on already.
+		for ln, res := range s.Restore.Done {
+			if res == ResultOn {
+				rs.Done[ln] = res
+			}
+		}
+	}
+	s.Restore = rs
+	c.saveLocked()
+	c.mu.Unlock()
+	c.record(Record{Time: now, Policy: name, Episode: s.Episode, Event: EventRestoring, Operator: by,
+		Reason: fmt.Sprintf("%s (manual restore: switching %s back on, last stage first)", reason, strings.Join(left, ", "))})
+	c.poke()
+	return nil
+}
+
+// stepManualRestore runs a manual restore in progress: the next stage
+// when it is due, nothing while inhibited, and it stops (restore-aborted)
+// when the trigger holds again.
+func (c *Controller) stepManualRestore(ctx context.Context, p *policy, all []rules.InstanceState, inhibited bool, now time.Time) {
+	c.mu.Lock()
+	s := c.state(p.cfg.Name).Shed
+	running := s != nil && s.Restore != nil && s.Restore.Manual && s.Restore.Ended.IsZero()
+	c.mu.Unlock()
+	if !running {
+		return
+	}
+	if why := holding(p.cfg.Rule.ID, all); why != "" {
+		c.mu.Lock()
+		s.Restore.Ended, s.Restore.Result = now, EventRestoreAborted
+		c.saveLocked()
+		left := unrestored(s)
+		by := s.Restore.By
+		c.mu.Unlock()
+		c.record(Record{Time: now, Policy: p.cfg.Name, Episode: s.Episode, Event: EventRestoreAborted, Operator: by,
+			Reason: why + ": the manual restore stops; these loads stay off: " + strings.Join(left, ", ")})
+		return
+	}
+	if inhibited {
+		return // paused: nothing is written while inhibited
+	}
+	c.continueRestore(ctx, p, s, now)
+}
+
+// holding says why a trigger counts as holding, "" if it does not: an
+// instance pending or firing (with missing: fire, also one whose inputs
+// are bad, stale or missing).
+func holding(rule string, all []rules.InstanceState) string {
+	for _, in := range all {
+		if in.Rule != rule {
+			continue
+		}
+		on := in.Device + in.Group
+		if on != "" {
+			on = " on " + on
+		}
+		switch {
+		case in.State == alert.Firing && in.SupervisionLost:
+			return "the trigger's inputs are bad, stale or missing" + on + ", so whether the power situation is over cannot be told"
+		case in.State == alert.Firing:
+			return "the trigger still holds" + on + " (firing): restoring now would switch loads back onto the failing supply"
+		case in.State == alert.Pending:
+			return "the trigger condition holds" + on + " (pending its for-duration): restoring now would switch loads back onto the failing supply"
+		}
+	}
+	return ""
 }

@@ -62,11 +62,25 @@ type DrainState struct {
 	// Escalated is set when the stage went on without an acknowledgement
 	// (timeout) or with a failed one.
 	Escalated bool `json:"escalated,omitempty"`
+	// Withdrawn is set when the command was withdrawn before its stage
+	// ran (the shed cancelled, or paused by an inhibit): answers to it
+	// are ignored and it never escalates.
+	Withdrawn      bool      `json:"withdrawn,omitempty"`
+	WithdrawnAt    time.Time `json:"withdrawn_at,omitzero"`
+	WithdrawReason string    `json:"withdraw_reason,omitempty"`
 }
 
-// RestoreState is the progress of an automatic restore.
+// RestoreState is the progress of a restore: automatic (restore_when
+// held) or manual (an engineer through the API).
 type RestoreState struct {
-	Episode   string    `json:"episode"`
+	// Episode is the restore_when episode of an automatic restore; empty
+	// for a manual one.
+	Episode string `json:"episode,omitempty"`
+	// Manual is set for a restore an engineer started; By and Reason say
+	// who and why.
+	Manual    bool      `json:"manual,omitempty"`
+	By        string    `json:"by,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
 	StartedAt time.Time `json:"started_at"`
 	// NextStage counts the shed's stages already restored, from the last.
 	NextStage int         `json:"next_stage"`
@@ -114,14 +128,27 @@ type Shed struct {
 	Restore *RestoreState `json:"restore,omitempty"`
 }
 
-// drain returns the drain command of a stage, nil if none was sent.
+// drain returns the latest drain command of a stage, nil if none was
+// sent.
 func (s *Shed) drain(stage int) *DrainState {
+	var out *DrainState
 	for _, d := range s.Drains {
 		if d.Stage == stage {
-			return d
+			out = d
 		}
 	}
-	return nil
+	return out
+}
+
+// drains counts the drain commands sent for a stage.
+func (s *Shed) drains(stage int) int {
+	n := 0
+	for _, d := range s.Drains {
+		if d.Stage == stage {
+			n++
+		}
+	}
+	return n
 }
 
 const stateFile = "state.json"

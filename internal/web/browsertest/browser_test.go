@@ -190,6 +190,7 @@ func TestDashboardIntegration(t *testing.T) {
 	t.Run("walkthrough", func(t *testing.T) { closeDialogs(t, ctx); walkthrough(t, ctx, info, gw, shots) })
 	t.Run("stale", func(t *testing.T) { closeDialogs(t, ctx); staleValues(t, ctx, info, gw, shots) })
 	t.Run("loadshed-arm", func(t *testing.T) { closeDialogs(t, ctx); loadshedArm(t, ctx, gw, shots) })
+	t.Run("loadshed-restore", func(t *testing.T) { closeDialogs(t, ctx); loadshedRestore(t, ctx, shots) })
 	t.Run("loadshed-operator", func(t *testing.T) { closeDialogs(t, ctx); loadshedOperator(t, ctx, gw) })
 	t.Run("silence", func(t *testing.T) { closeDialogs(t, ctx); silenceFromPage(t, ctx, info, gw, shots) })
 }
@@ -515,6 +516,81 @@ func loadshedArm(t *testing.T, ctx context.Context, gw *gateway.Gateway, shots s
 	until(t, ctx, "disarmed on the panel", `document.querySelector('`+pol+` .ls-badge').textContent === "disarmed"`)
 	if a := gwLoadshed(t, gw).policy(t, policy).Armed; a != nil {
 		t.Errorf("after disarming: got armed by %s, want disarmed", a.By)
+	}
+}
+
+// loadshedRestore: after a shed, the panel lists the loads still off and
+// offers Restore; its dialog lists them in the order they go back on
+// (last stage first, last load first) and needs the policy's name typed
+// and a reason. The demo does not shed within a test, so the page's GET
+// /api/v1/loadshed is answered with the real document plus a completed
+// shed of every planned load; the POST goes to the real gateway, which
+// refuses it (409, nothing shed), and the dialog shows why.
+func loadshedRestore(t *testing.T, ctx context.Context, shots string) {
+	loginAs(t, ctx, engineerName, engineerPass)
+	pol := `#loadshed-body .ls-policy[data-policy="` + policy + `"]`
+	eval[bool](t, ctx, `(() => {
+		window.__realFetch = window.__realFetch || window.fetch;
+		window.fetch = async (input, init) => {
+			const url = typeof input === "string" ? input : input.url;
+			if (url.endsWith("api/v1/loadshed") && (!init || !init.method || init.method === "GET")) {
+				const doc = await (await window.__realFetch(input, init)).json();
+				for (const p of doc.policies) {
+					if (p.name !== "`+policy+`") continue;
+					const loads = p.plan.flatMap(st => st.loads.map(l => l.load));
+					const at = new Date(Date.now() - 60000).toISOString();
+					p.shed = { episode: "e1", started_at: at, ended: at, result: "completed", next_stage: p.plan.length, done: Object.fromEntries(loads.map(l => [l, "off"])) };
+					p.still_off = loads;
+					p.trigger_firing = false;
+					p.trigger_pending = false;
+				}
+				return new Response(JSON.stringify(doc), { status: 200, headers: { "Content-Type": "application/json" } });
+			}
+			return window.__realFetch(input, init);
+		};
+		return true;
+	})()`)
+	t.Cleanup(func() {
+		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		_, _ = chromedp.Run(tctx, chromedp.Evaluate[bool](`(window.__realFetch && (window.fetch = window.__realFetch), true)`))
+	})
+	until(t, ctx, "the Restore button after the (faked) shed", `(() => {
+		const b = document.querySelector('`+pol+` button.ls-restore-btn');
+		return b !== null && !b.disabled && /still off after the shed/.test(document.querySelector('`+pol+`').textContent);
+	})()`)
+	press(t, ctx, pol+` button.ls-restore-btn`)
+	until(t, ctx, "the restore dialog", `document.getElementById("ls-dialog").open`)
+	order := eval[[]string](t, ctx, `[...document.querySelectorAll("#ls-dialog-what li[data-load]")].map(li => li.dataset.load)`)
+	if want := []string{"lab-bench-2", "lab-bench-1", "test-rack-2", "test-rack-1"}; strings.Join(order, ",") != strings.Join(want, ",") {
+		t.Errorf("restore dialog order: got %v, want %v (last stage first, last load first)", order, want)
+	}
+	if eval[bool](t, ctx, `document.getElementById("ls-name-row").hidden`) {
+		t.Error("restore dialog: the policy name field is hidden, want it asked for")
+	}
+	for _, tc := range []struct {
+		name, typed, reason string
+		enabled             bool
+	}{
+		{"nothing typed", "", "", false},
+		{"reason only", "", "mains back", false},
+		{"wrong name", policy + "x", "mains back", false},
+		{"right name and a reason", policy, "mains back, checked on site", true},
+	} {
+		typeInto(t, ctx, "#ls-name", tc.typed)
+		typeInto(t, ctx, "#ls-reason", tc.reason)
+		if got := !eval[bool](t, ctx, `document.getElementById("ls-confirm").disabled`); got != tc.enabled {
+			t.Errorf("%s: got Restore enabled %v, want %v", tc.name, got, tc.enabled)
+		}
+	}
+	screenshot(t, ctx, shots, "restore-dialog")
+	press(t, ctx, "#ls-confirm")
+	until(t, ctx, "the gateway's refusal in the dialog", `/restore failed: .*nothing to restore/.test(document.getElementById("ls-error").textContent)`)
+	if !eval[bool](t, ctx, `document.getElementById("ls-dialog").open`) {
+		t.Error("after a refused restore: got the dialog closed, want it open with the reason")
+	}
+	if txt := eval[string](t, ctx, `document.getElementById("loadshed").textContent + document.getElementById("ls-dialog").textContent`); strings.Contains(txt, "null") || strings.Contains(txt, "undefined") || strings.Contains(txt, "NaN") {
+		t.Errorf("load-shed panel and dialog: got %q, want no null, undefined or NaN", txt)
 	}
 }
 

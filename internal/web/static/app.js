@@ -443,7 +443,7 @@ function renderLoadshed() {
   const eng = can("engineer");
   // replaceChildren would show a null as the text "null".
   body.replaceChildren(...[...policies.map(policyItem),
-    eng ? null : el("p", { class: "hint", id: "loadshed-hint" }, "Arming, disarming and the inhibit switch need the engineer role: log in as an engineer."),
+    eng ? null : el("p", { class: "hint", id: "loadshed-hint" }, "Arming, disarming, the inhibit switch and restoring loads need the engineer role: log in as an engineer."),
     el("h3", {}, "Audit"),
     el("ol", { id: "loadshed-audit" }, (doc.recent || []).slice(0, 8).map(auditItem))].filter(Boolean));
   if (!(doc.recent || []).length) $("loadshed-audit").replaceChildren(el("li", { class: "none" }, "Nothing recorded yet."));
@@ -467,7 +467,8 @@ function policyItem(p) {
         status === "done" && shed.stage_at && shed.stage_at[i] ? [" · done ", timeEl(shed.stage_at[i])] : null,
         status === "next" ? " · next" : null),
       el("ul", {}, st.loads.map(l => {
-        const done = running && shed.done ? shed.done[l.load] : "";
+        // After the shed, a load it switched off shows off until restored.
+        const done = running && shed.done ? shed.done[l.load] : (p.still_off || []).includes(l.load) ? "off" : "";
         return el("li", { class: `ls-load${done ? " " + done : ""}`, "data-load": l.load },
           el("b", {}, l.load), " ", el("span", { class: "tier" }, l.tier), " ", el("small", {}, loadTarget(l)),
           done ? el("span", { class: `ls-done ${done}` }, ` ${done}`) : null);
@@ -475,6 +476,13 @@ function policyItem(p) {
   });
   const armed = p.armed;
   const inh = p.inhibited;
+  const rs = shed && shed.restore;
+  const restoring = rs && !rs.ended;
+  const stillOff = p.still_off || [];
+  // The gateway refuses a restore while the trigger holds (409); the
+  // button says so before anyone tries.
+  const holds = p.trigger_firing || p.trigger_pending;
+  const restoreWhy = !eng ? why : holds ? "the trigger holds: restoring now would put the loads back on the failing supply" : inh ? "the policy is inhibited: release it first" : "";
   return el("div", { class: `ls-policy${armed ? " armed" : ""}${inh ? " inhibited" : ""}`, "data-policy": p.name },
     el("div", { class: "ls-head" }, el("b", { class: "ls-name" }, p.name), " ",
       el("span", { class: `ls-badge ${armed ? "armed" : "disarmed"}` }, armed ? "ARMED" : "disarmed"),
@@ -489,11 +497,17 @@ function policyItem(p) {
     el("div", { class: "ls-tiers" }, `sheds ${tiers.join(", ") || "nothing"}`, (p.never_shed_tiers || []).length ? ` · never sheds ${p.never_shed_tiers.join(", ")}` : "", ` · restore ${p.restore}`),
     running ? el("div", { class: "ls-progress" }, `SHED IN PROGRESS: ${shed.next_stage} of ${plan.length} stages done, started `, timeEl(shed.started_at))
       : shed ? el("div", { class: "ls-progress hint" }, `last shed ${shed.result || "ended"} `, timeEl(shed.ended)) : null,
+    rs ? el("div", { class: `ls-restore${restoring ? " running" : ""}` },
+      restoring ? `RESTORE IN PROGRESS${rs.manual ? ` by ${rs.by}` : " (automatic)"}, started ` : `${rs.manual ? `restore by ${rs.by}` : "automatic restore"} ${rs.result === "restored" ? "done" : rs.result || "ended"} `,
+      timeEl(restoring ? rs.started_at : rs.ended), rs.reason ? `: ${rs.reason}` : "") : null,
+    !running && stillOff.length ? el("div", { class: "ls-still-off" }, `still off after the shed: ${stillOff.join(", ")}`) : null,
     el("ol", { class: "ls-stages" }, stages),
     el("div", { class: "actions" },
       armed ? el("button", { type: "button", class: "ls-disarm", disabled: !eng, title: why, onclick: () => openLs("disarm", p) }, "Disarm…")
         : el("button", { type: "button", class: "ls-arm danger", disabled: !eng, title: why, onclick: () => openLs("arm", p) }, "Arm…"),
-      el("button", { type: "button", class: "ls-inhibit-btn", disabled: !eng, title: why, onclick: () => openLs(inh ? "release" : "inhibit", p) }, inh ? "Release inhibit…" : "Inhibit…")));
+      el("button", { type: "button", class: "ls-inhibit-btn", disabled: !eng, title: why, onclick: () => openLs(inh ? "release" : "inhibit", p) }, inh ? "Release inhibit…" : "Inhibit…"),
+      !running && !restoring && stillOff.length
+        ? el("button", { type: "button", class: "ls-restore-btn danger", disabled: restoreWhy !== "", title: restoreWhy, onclick: () => openLs("restore", p) }, "Restore…") : null));
 }
 
 function untilText(iso) {
@@ -518,11 +532,12 @@ let lsAction = null;
 // for the policy's name typed out: a power cut must not be one stray click.
 function openLs(kind, p) {
   lsAction = { kind, policy: p.name };
-  const titles = { arm: `Arm load shed “${p.name}”`, disarm: `Disarm “${p.name}”`, inhibit: `Inhibit “${p.name}”`, release: `Release the inhibit of “${p.name}”` };
-  const buttons = { arm: "Arm", disarm: "Disarm", inhibit: "Inhibit", release: "Release inhibit" };
+  const titles = { arm: `Arm load shed “${p.name}”`, disarm: `Disarm “${p.name}”`, inhibit: `Inhibit “${p.name}”`, release: `Release the inhibit of “${p.name}”`, restore: `Restore the loads “${p.name}” shed` };
+  const buttons = { arm: "Arm", disarm: "Disarm", inhibit: "Inhibit", release: "Release inhibit", restore: "Restore" };
+  const typed = kind === "arm" || kind === "restore"; // the policy's name typed out
   $("ls-dialog-title").textContent = titles[kind];
   $("ls-confirm").textContent = buttons[kind];
-  $("ls-confirm").classList.toggle("danger", kind === "arm" || kind === "release");
+  $("ls-confirm").classList.toggle("danger", kind === "arm" || kind === "release" || kind === "restore");
   const what = [];
   if (kind === "arm") {
     const n = (p.plan || []).reduce((k, st) => k + st.loads.length, 0);
@@ -530,8 +545,19 @@ function openLs(kind, p) {
       `) on good data, the gateway switches OFF these ${n} load${n === 1 ? "" : "s"}, in this order, without asking again:`));
     what.push(el("ol", { class: "ls-confirm-list" }, (p.plan || []).map((st, i) => el("li", {}, `Stage ${i + 1}, ${fmtDelay(st.after)}:`,
       el("ul", {}, st.loads.map(l => el("li", { "data-load": l.load }, el("b", {}, l.load), ` (${l.tier}): `, loadTarget(l))))))));
-    what.push(el("p", { class: "hint" }, `They stay off until restored by hand (restore: ${p.restore}). Tiers never shed: ${(p.never_shed_tiers || []).join(", ") || "none"}.`,
+    what.push(el("p", { class: "hint" }, `They stay off until restored (restore: ${p.restore}${p.restore === "manual" ? ": by hand, with this panel's Restore button or at the device" : ""}). Tiers never shed: ${(p.never_shed_tiers || []).join(", ") || "none"}.`,
       p.inhibited ? " The policy is inhibited now: nothing is written until the inhibit is released." : ""));
+  } else if (kind === "restore") {
+    // The order the gateway switches them on: last stage first, and
+    // within a stage the last load first.
+    const off = p.still_off || [];
+    const order = [...(p.plan || [])].map((st, i) => ({ st, i })).reverse()
+      .map(({ st, i }) => ({ i, loads: [...st.loads].reverse().filter(l => off.includes(l.load)) })).filter(x => x.loads.length);
+    const n = order.reduce((k, x) => k + x.loads.length, 0);
+    what.push(el("p", { class: "warn" }, `The gateway switches these ${n} load${n === 1 ? "" : "s"} back ON, in this order, at most one stage per min_stage_interval, each read back:`));
+    what.push(el("ol", { class: "ls-confirm-list" }, order.map(x => el("li", {}, `Stage ${x.i + 1}:`,
+      el("ul", {}, x.loads.map(l => el("li", { "data-load": l.load }, el("b", {}, l.load), ` (${l.tier}): ${l.device} ${l.point}${l.index ? `[${l.index}]` : ""} → on`)))))));
+    what.push(el("p", { class: "hint" }, "Loads that were already off before the shed stay off. The gateway refuses while the trigger holds, and stops if it holds again during the restore."));
   } else if (kind === "disarm") {
     what.push(el("p", {}, "Disarmed, the policy only records what it would do. A shed in progress stops before its next load; loads already off stay off."));
   } else if (kind === "inhibit") {
@@ -540,7 +566,7 @@ function openLs(kind, p) {
     what.push(el("p", { class: "warn" }, p.armed ? "The policy is ARMED: once released, a holding trigger switches loads off." : "The policy is disarmed: released, it still only does dry runs."));
   }
   $("ls-dialog-what").replaceChildren(...what);
-  $("ls-name-row").hidden = kind !== "arm";
+  $("ls-name-row").hidden = !typed;
   $("ls-name-row").firstChild.textContent = `Type the policy's name, ${p.name}, to confirm `;
   $("ls-name").value = "";
   $("ls-duration-row").hidden = kind !== "arm";
@@ -550,12 +576,12 @@ function openLs(kind, p) {
   $("ls-error").textContent = "";
   checkLs();
   $("ls-dialog").showModal();
-  (kind === "arm" ? $("ls-name") : $("ls-reason")).focus();
+  (typed ? $("ls-name") : $("ls-reason")).focus();
 }
 
 function checkLs() {
   const a = lsAction;
-  const ok = a && $("ls-reason").value.trim() !== "" && (a.kind !== "arm" || $("ls-name").value === a.policy);
+  const ok = a && $("ls-reason").value.trim() !== "" && ((a.kind !== "arm" && a.kind !== "restore") || $("ls-name").value === a.policy);
   $("ls-confirm").disabled = !ok;
 }
 
@@ -571,6 +597,7 @@ async function confirmLs(e) {
     disarm: [path + "disarm", { reason }],
     inhibit: [path + "inhibit", { reason, on: true }],
     release: [path + "inhibit", { reason, on: false }],
+    restore: [path + "restore", { reason }],
   }[a.kind];
   try {
     state.loadshed = await api(req[0], { method: "POST", body: req[1] });
