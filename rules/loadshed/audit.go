@@ -89,6 +89,9 @@ const (
 	EventCancelled    = "cancelled"
 	EventResumed      = "resumed"
 	EventTriggerEnded = "trigger-ended"
+	// EventStateUnreadable: the state file could not be read at start and
+	// was moved aside (its reason says where).
+	EventStateUnreadable = "state-unreadable"
 	// Drain stages.
 	EventDrain          = "drain"
 	EventDrainAck       = "drain-ack"

@@ -159,13 +159,18 @@ func New(opts Options) (*Controller, error) {
 	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("loadshed: %w", err)
 	}
-	if c.st, err = loadState(opts.Dir); err != nil {
+	var aside error
+	if c.st, aside, err = loadState(opts.Dir, c.now()); err != nil {
 		return nil, err
 	}
 	if c.audit, err = openAudit(opts.Dir); err != nil {
 		return nil, err
 	}
 	now := c.now().UTC()
+	if aside != nil {
+		c.log.Error("loadshed: state unreadable; starting without it", "err", aside)
+		c.record(Record{Time: now, Event: EventStateUnreadable, Reason: aside.Error()})
+	}
 	var active []alert.Event
 	for _, p := range c.pols {
 		ps := c.state(p.cfg.Name)

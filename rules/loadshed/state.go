@@ -16,9 +16,14 @@ import (
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 
+// StateVersion is the format version of the state file. A file without
+// one was written before versions existed and is read as version 1.
+const StateVersion = 1
+
 // persisted is the controller's durable state: arming and the progress of
 // sheds, per policy. It is replaced atomically (write, fsync, rename).
 type persisted struct {
+	Version  int                     `json:"version"`
 	Policies map[string]*policyState `json:"policies"`
 }
 
@@ -153,26 +158,46 @@ func (s *Shed) drains(stage int) int {
 
 const stateFile = "state.json"
 
-func loadState(dir string) (*persisted, error) {
-	st := &persisted{Policies: map[string]*policyState{}}
-	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+// loadState reads the state file. One it cannot read (not JSON, or
+// written by a newer facgw) is moved aside, never deleted, and the
+// controller starts without it: aside then says what happened and where
+// the file went (the controller logs and audits it). Starting without the
+// state is safe: arming falls back to the config (disarmed unless armed
+// there), and a shed in progress is not resumed (loads already off stay
+// off; a new trigger episode writes off to an outlet that is off, which
+// the read-back confirms). err is an I/O error: the directory cannot be
+// read or the file not moved.
+func loadState(dir string, now time.Time) (st *persisted, aside, err error) {
+	st = &persisted{Version: StateVersion, Policies: map[string]*policyState{}}
+	path := filepath.Join(dir, stateFile)
+	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return st, nil
+		return st, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("loadshed: state: %w", err)
+		return nil, nil, fmt.Errorf("loadshed: state: %w", err)
 	}
-	if err := json.Unmarshal(b, st); err != nil {
-		return nil, fmt.Errorf("loadshed: state %s: %w", filepath.Join(dir, stateFile), err)
+	var got persisted
+	why := json.Unmarshal(b, &got)
+	if why == nil && got.Version > StateVersion {
+		why = fmt.Errorf("format version %d, newer than this facgw reads (%d)", got.Version, StateVersion)
 	}
-	if st.Policies == nil {
-		st.Policies = map[string]*policyState{}
+	if why != nil {
+		moved := fmt.Sprintf("%s.unreadable-%s", path, now.UTC().Format("20060102T150405Z"))
+		if err := os.Rename(path, moved); err != nil {
+			return nil, nil, fmt.Errorf("loadshed: state %s unreadable (%v) and not moved aside: %w", path, why, err)
+		}
+		return st, fmt.Errorf("loadshed: state %s unreadable (%v): moved to %s; arming and sheds in progress start over", path, why, moved), nil
 	}
-	return st, nil
+	if got.Policies != nil {
+		st.Policies = got.Policies
+	}
+	return st, nil, nil
 }
 
 // save replaces the state file atomically and durably.
 func (st *persisted) save(dir string) error {
+	st.Version = StateVersion
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return fmt.Errorf("loadshed: state: %w", err)
