@@ -213,3 +213,11 @@ func apiErr(err error) error {
 		return fmt.Errorf("%w: %w", web.ErrInvalid, err)
 	}
 }
+
+// EventsSince implements web.AlertFeed.
+func (a *alerting) EventsSince(seq uint64, max int) []alert.Event { return a.ledger.Since(seq, max) }
+
+// LastSeq implements web.AlertFeed.
+func (a *alerting) LastSeq() uint64 { return a.ledger.LastSeq() }
+
+var _ web.AlertFeed = (*alerting)(nil)

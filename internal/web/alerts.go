@@ -31,6 +31,16 @@ type Alerting interface {
 	RemoveSilence(id, by string) error
 }
 
+// AlertFeed is what the stream prefers for telling every alert event
+// once, in order (an Alerting may implement it): the events recorded
+// after seq, oldest first, at most max; and the latest seq. Without it
+// the stream diffs AlertsDoc().Recent each tick, which misses events when
+// more than Recent holds arrive within one tick.
+type AlertFeed interface {
+	EventsSince(seq uint64, max int) []alert.Event
+	LastSeq() uint64
+}
+
 // AlertsDoc is the body of GET /api/v1/alerts.
 type AlertsDoc struct {
 	// Active are the firing episodes, most severe first, then newest.

@@ -356,6 +356,69 @@ func TestStreamEvents(t *testing.T) {
 	}
 }
 
+// feedAlerting is an Alerting with the AlertFeed the gateway's has.
+type feedAlerting struct {
+	fakeAlerting
+	events []alert.Event // in seq order
+}
+
+func (f *feedAlerting) EventsSince(seq uint64, max int) []alert.Event {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []alert.Event
+	for _, e := range f.events {
+		if e.Seq > seq && len(out) < max {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (f *feedAlerting) LastSeq() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.events) == 0 {
+		return 0
+	}
+	return f.events[len(f.events)-1].Seq
+}
+
+// TestStreamTellsEveryAlertEvent: a burst of alert events larger than the
+// alert list's recent history (50), all between two ticks, reaches the
+// client complete and in order; the events from before it connected do
+// not. (A burst beyond the client's buffer drops the client, which
+// reconnects and reloads, as for points.)
+func TestStreamTellsEveryAlertEvent(t *testing.T) {
+	fa := &feedAlerting{events: []alert.Event{{ID: "before", Seq: 1, Kind: alert.KindFiring}}}
+	srv := httptest.NewServer(Handler(newOverviewSource(), Options{Alerting: fa, StreamTick: 50 * time.Millisecond, PathsEvery: time.Hour}))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/api/v1/stream", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	events := readEvents(t, resp.Body)
+	next(t, events, "paths", func(string) bool { return true }) // the stream is running
+	fa.mu.Lock()
+	for i := 2; i <= 61; i++ {
+		fa.events = append(fa.events, alert.Event{ID: fmt.Sprintf("ep-%d", i), Seq: uint64(i), Kind: alert.KindFiring, State: alert.Firing, Severity: alert.Major})
+	}
+	fa.mu.Unlock()
+	for want := 2; want <= 61; want++ {
+		data := next(t, events, "alert", func(string) bool { return true })
+		var e alert.Event
+		if err := json.Unmarshal([]byte(data), &e); err != nil {
+			t.Fatalf("alert event: %v: %s", err, data)
+		}
+		if e.Seq != uint64(want) {
+			t.Fatalf("alert event: got seq %d, want %d (every event once, in order)", e.Seq, want)
+		}
+	}
+}
+
 func TestStreamDropsSlowClient(t *testing.T) {
 	h := newStreamHub(newOverviewSource(), Options{ClientBuffer: 2, StreamTick: time.Hour, Log: slog.New(slog.DiscardHandler)})
 	slow, fast := h.join(), h.join()

@@ -133,8 +133,12 @@ func sseEvent(name string, data []byte) []byte {
 func (h *streamHub) produce(stop chan struct{}) {
 	st := h.src.State()
 	gen := st.Gen()
+	feed, _ := h.alerts.(AlertFeed)
 	var lastSeq uint64
-	if h.alerts != nil {
+	switch {
+	case feed != nil:
+		lastSeq = feed.LastSeq()
+	case h.alerts != nil:
 		for _, e := range h.alerts.AlertsDoc().Recent {
 			lastSeq = max(lastSeq, e.Seq)
 		}
@@ -152,36 +156,56 @@ func (h *streamHub) produce(stop chan struct{}) {
 			if len(pts) > 0 {
 				h.broadcast(sseEvent("points", pointsEvent(h.src, pts, now)))
 			}
-			if h.alerts != nil {
-				var evs []alert.Event
-				doc := h.alerts.AlertsDoc()
-				for _, e := range doc.Recent {
+			if h.alerts == nil {
+				if now.Sub(lastPaths) >= h.pathsEvery {
+					h.broadcast(sseEvent("paths", pathsEvent(h.src, nil, now)))
+					lastPaths = now
+				}
+				continue
+			}
+			var doc *AlertsDoc
+			var evs []alert.Event
+			if feed != nil {
+				// Every event once, in order, however many arrived.
+				for more := feed.EventsSince(lastSeq, streamAlertBatch); len(more) > 0; more = feed.EventsSince(lastSeq, streamAlertBatch) {
+					evs = append(evs, more...)
+					lastSeq = more[len(more)-1].Seq
+				}
+			} else {
+				d := h.alerts.AlertsDoc()
+				doc = &d
+				for _, e := range d.Recent {
 					if e.Seq > lastSeq {
 						evs = append(evs, e)
 					}
 				}
 				// Recent is newest first; the stream tells them in order.
 				sort.Slice(evs, func(i, j int) bool { return evs[i].Seq < evs[j].Seq })
-				for _, e := range evs {
-					b, err := json.Marshal(e)
-					if err != nil {
-						h.log.Warn("web: stream: encode alert event", "id", e.ID, "err", err)
-						continue
-					}
-					h.broadcast(sseEvent("alert", b))
-					lastSeq = e.Seq
+			}
+			for _, e := range evs {
+				b, err := json.Marshal(e)
+				if err != nil {
+					h.log.Warn("web: stream: encode alert event", "id", e.ID, "err", err)
+					continue
 				}
-				if now.Sub(lastPaths) >= h.pathsEvery {
-					h.broadcast(sseEvent("paths", pathsEvent(h.src, &doc, now)))
-					lastPaths = now
+				h.broadcast(sseEvent("alert", b))
+				lastSeq = max(lastSeq, e.Seq)
+			}
+			if now.Sub(lastPaths) >= h.pathsEvery {
+				if doc == nil {
+					d := h.alerts.AlertsDoc()
+					doc = &d
 				}
-			} else if now.Sub(lastPaths) >= h.pathsEvery {
-				h.broadcast(sseEvent("paths", pathsEvent(h.src, nil, now)))
+				h.broadcast(sseEvent("paths", pathsEvent(h.src, doc, now)))
 				lastPaths = now
 			}
 		}
 	}
 }
+
+// streamAlertBatch is how many alert events the stream reads from the
+// feed at a time.
+const streamAlertBatch = 256
 
 // pointsEvent encodes the changed points grouped by device, each device
 // with its health after the change (computed over all its points).

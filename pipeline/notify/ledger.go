@@ -439,6 +439,34 @@ func (l *Ledger) Recent(n int) []alert.Event {
 	return out
 }
 
+// Since returns the recorded events with a seq above seq, oldest first:
+// at most max, the oldest of them when there are more (the caller asks
+// again from the last one it got). It reads the bounded recent history: a
+// caller further behind than that misses what fell out of it.
+func (l *Ledger) Since(seq uint64, max int) []alert.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	i := len(l.st.recent)
+	for i > 0 && l.st.recent[i-1].Seq > seq {
+		i--
+	}
+	end := len(l.st.recent)
+	if max > 0 && end-i > max {
+		end = i + max
+	}
+	return slices.Clone(l.st.recent[i:end])
+}
+
+// LastSeq returns the seq of the latest recorded event, 0 before any.
+func (l *Ledger) LastSeq() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n := len(l.st.recent); n > 0 {
+		return l.st.recent[n-1].Seq
+	}
+	return 0
+}
+
 // Get returns the latest event of episode id: the active one, or else the
 // latest in the recent history.
 func (l *Ledger) Get(id string) (alert.Event, bool) {
