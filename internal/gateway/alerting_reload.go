@@ -90,20 +90,30 @@ func alertPathSpecs(cfg *config.Config, log *slog.Logger) []alertPathSpec {
 // bundle under the same name is a change too (the running path's key is
 // the one taken when it was built: alerting.pathKeys).
 func pathKey(kind string, entry any, caFile string) string {
-	ca := ""
-	if caFile != "" {
-		if b, err := os.ReadFile(caFile); err != nil {
-			ca = "unreadable: " + err.Error()
-		} else {
-			sum := sha256.Sum256(b)
-			ca = hex.EncodeToString(sum[:])
-		}
-	}
 	return fingerprint(struct {
 		Kind  string
 		Entry any
 		CA    string
-	}{kind, entry, ca})
+	}{kind, entry, fileHashes(caFile)})
+}
+
+// fileHashes fingerprints the contents of the named files (empty names
+// skipped), so a certificate renewed in place is a change too.
+func fileHashes(paths ...string) string {
+	h := sha256.New()
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		h.Write([]byte(p + "\x00"))
+		if b, err := os.ReadFile(p); err != nil {
+			h.Write([]byte("unreadable: " + err.Error()))
+		} else {
+			h.Write(b)
+		}
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // openAlertPath opens the outbox of path name under the state directory

@@ -56,9 +56,9 @@ func (g *Gateway) syncDrainAcks(m *config.MQTT) {
 		for _, b := range m.Brokers {
 			want[b.Name] = b
 			keys[b.Name] = fingerprint(struct {
-				B config.Broker
+				B string
 				K time.Duration
-			}{b, m.KeepAlive})
+			}{brokerKey(b), m.KeepAlive})
 		}
 	}
 	for name, s := range a.subs {
@@ -98,7 +98,12 @@ func (g *Gateway) stopDrainAcks() {
 // ConnectRetry paho keeps trying); nil if its TLS settings do not load.
 func (g *Gateway) drainAckClient(m *config.MQTT, b config.Broker) paho.Client {
 	log := g.log.With("component", "loadshed", "broker", b.Name)
-	topic := mqtt.StatusInfo{Prefix: m.Prefix, Site: g.cfg.Site, Gateway: g.cfg.Gateway}.Topics().Loadshed() + "/ack/+"
+	if g.cfg.MQTT == nil {
+		return nil // an mqtt section added by a reload waits for a restart
+	}
+	// The topic under the prefix in force: a changed prefix waits for a
+	// restart, and the drain commands name the running one.
+	topic := mqtt.StatusInfo{Prefix: g.cfg.MQTT.Prefix, Site: g.cfg.Site, Gateway: g.cfg.Gateway}.Topics().Loadshed() + "/ack/+"
 	tc, err := ackTLS(b.TLS)
 	if err != nil {
 		log.Error("loadshed: drain acknowledgements not subscribed on this broker", "err", err)

@@ -74,6 +74,8 @@ type Gateway struct {
 	// acks are the load-shed drain acknowledgement subscribers (guarded
 	// by mu; nil until the controller runs).
 	acks *drainAcks
+	// running is set once Run has started every part a reload touches.
+	running atomic.Bool
 }
 
 type device struct {
@@ -231,6 +233,8 @@ func (g *Gateway) Run(ctx context.Context, ready func()) error {
 	spawn(func() { g.hub.RunSweeper(ctx, sweep) })
 	spawn(func() { g.alerts.runTicks(ctx, sweep) })
 	spawn(func() { g.runLoadshed(ctx) })
+	// From here on a reload may start senders and update the listener.
+	g.running.Store(true)
 	g.log.Info("facgw running", "site", g.cfg.Site, "gateway", g.cfg.Gateway, "devices", len(devs), "schedules", len(scheds), "http", g.HTTPAddr())
 	if ready != nil {
 		ready()

@@ -83,7 +83,10 @@ func (g *Gateway) buildLoadshed() error {
 			var errs []error
 			for _, p := range g.pub.brokers() {
 				if _, err := p.Enqueue(outbox.Message{Class: outbox.Control, Key: "loadshed", Topic: topics.Loadshed() + "/" + sub, Payload: payload}); err != nil {
-					errs = append(errs, err)
+					if !errors.Is(err, mqtt.ErrClosed) {
+						// Closed: a reload removed that broker meanwhile.
+						errs = append(errs, err)
+					}
 					continue
 				}
 				if err := p.Sync(); err != nil {

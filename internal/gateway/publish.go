@@ -31,6 +31,7 @@ type publishing struct {
 	// history sink is on the hub.
 	mqttCfg   *config.MQTT
 	influxCfg *config.Influx
+	keys      map[string]string // brokerKey of each running broker, as applied
 	onHub     bool
 	// influxStop ends the history sink's sender (a reload that removes
 	// the section); influxDone is closed when it has returned.
@@ -103,7 +104,9 @@ func (g *Gateway) buildPublishing(version string, started time.Time) error {
 		info := mqtt.StatusInfo{Prefix: m.Prefix, Site: cfg.Site, Gateway: cfg.Gateway, Version: version, Started: started}
 		p.info = info
 		var sinks []mqtt.Enqueuer
+		p.keys = map[string]string{}
 		for _, b := range m.Brokers {
+			p.keys[b.Name] = brokerKey(b)
 			pub, err := mqtt.New(g.brokerConfig(m, b), info, g.log.With("component", "mqtt", "broker", b.Name))
 			if err != nil {
 				return fmt.Errorf("gateway: broker %s: %w", b.Name, err)

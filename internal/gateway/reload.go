@@ -167,7 +167,7 @@ func (g *Gateway) Reload(cfg *config.Config, reg *profiles.Registry) (ReloadResu
 	g.rl.mu.Lock()
 	defer g.rl.mu.Unlock()
 	now := time.Now().UTC()
-	if g.HTTPAddr() == "" || g.rl.stopped {
+	if !g.running.Load() || g.rl.stopped {
 		err := errors.New("gateway: reload: the gateway is not running")
 		return g.refuse(now, nil, err), err
 	}

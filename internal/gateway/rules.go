@@ -152,14 +152,59 @@ func (a *alerting) runTicks(ctx context.Context, period time.Duration) {
 // device replaces it); without one the state is unknown. Cheap and
 // lock-free but for the read lock: the engine publishes its instances'
 // states as they change.
+//
+// Not firing is unknown while a device that may belong to the scope is
+// still being identified (profile: auto): its class selects its rules, so
+// they do not run for it yet, and its episodes in the ledger are not
+// restored until they do. Firing is firing either way.
 func (a *alerting) Firing(rule string, sc rules.Scope) (firing, known bool) {
 	a.mu.RLock()
-	e := a.engine
+	e, unidentified := a.engine, a.unidentified
 	a.mu.RUnlock()
 	if e == nil {
 		return false, false
 	}
-	return e.Firing(rule, sc)
+	firing, known = e.Firing(rule, sc)
+	if firing || !known || len(unidentified) == 0 {
+		return firing, known
+	}
+	if sc.Anywhere() {
+		return false, false
+	}
+	var groupBy []string
+	for _, r := range e.Rules() {
+		if r.ID == rule {
+			groupBy = r.GroupBy
+		}
+	}
+	for _, d := range unidentified {
+		for i := range sc.Len() {
+			id, labels := sc.Device(i)
+			if mayBelong(d.cfg.ID, d.cfg.Labels, id, labels, groupBy) {
+				return false, false
+			}
+		}
+	}
+	return false, true
+}
+
+// mayBelong reports whether device dev (with labels) can be part of the
+// instance, of a rule grouped by groupBy (nil: per device), that scope
+// device id (with its labels) reads: the same device, or the same values
+// of every group label.
+func mayBelong(dev string, labels map[string]string, id string, idLabels map[string]string, groupBy []string) bool {
+	if dev == id {
+		return true
+	}
+	if groupBy == nil {
+		return false
+	}
+	for _, l := range groupBy {
+		if labels[l] != idLabels[l] {
+			return false
+		}
+	}
+	return true
 }
 
 var _ rules.AlertState = (*alerting)(nil)

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -42,6 +43,7 @@ type sinksPlan struct {
 	mqttApply bool
 	reconf    map[string]mqtt.BrokerConfig // running broker -> its new settings
 	moved     []string                     // reconfigured brokers whose URL changed
+	keys      map[string]string            // brokerKey of each broker of the new section
 	added     []*mqtt.Publisher            // opened by the plan, not yet running
 	removed   []string
 	order     []string // broker names in the new config's order
@@ -67,8 +69,9 @@ func (g *Gateway) planSinks(cfg *config.Config) (*sinksPlan, error) {
 	for _, pub := range g.pub.pubs {
 		running[pub.Name()] = pub
 	}
+	keys := maps.Clone(g.pub.keys)
 	g.pub.mu.RUnlock()
-	if err := g.planMQTT(p, curM, cfg.MQTT, running); err != nil {
+	if err := g.planMQTT(p, curM, cfg.MQTT, running, keys); err != nil {
 		p.discard()
 		return nil, err
 	}
@@ -79,7 +82,9 @@ func (g *Gateway) planSinks(cfg *config.Config) (*sinksPlan, error) {
 	return p, nil
 }
 
-func (g *Gateway) planMQTT(p *sinksPlan, cur, next *config.MQTT, running map[string]*mqtt.Publisher) error {
+// planMQTT compares the brokers by name; keys are the running brokers'
+// brokerKey as applied (their TLS files' contents then).
+func (g *Gateway) planMQTT(p *sinksPlan, cur, next *config.MQTT, running map[string]*mqtt.Publisher, keys map[string]string) error {
 	start := g.cfg.MQTT
 	switch {
 	case cur == nil && next == nil:
@@ -97,7 +102,13 @@ func (g *Gateway) planMQTT(p *sinksPlan, cur, next *config.MQTT, running map[str
 	if fingerprint(next.Outbox) != fingerprint(start.Outbox) {
 		p.restart = append(p.restart, "mqtt.outbox (bounds of the running brokers' outboxes; added brokers use the new ones)")
 	}
-	if fingerprint(cur) == fingerprint(next) {
+	p.keys = map[string]string{}
+	same := fingerprint(cur) == fingerprint(next)
+	for _, b := range next.Brokers {
+		p.keys[b.Name] = brokerKey(b)
+		same = same && keys[b.Name] == p.keys[b.Name]
+	}
+	if same {
 		return nil
 	}
 	p.mqttCfg, p.mqttApply = next, true
@@ -115,7 +126,7 @@ func (g *Gateway) planMQTT(p *sinksPlan, cur, next *config.MQTT, running map[str
 		bc := g.brokerConfig(next, b)
 		was, ok := curB[b.Name]
 		if ok && running[b.Name] != nil {
-			if !keepalive && fingerprint(was) == fingerprint(b) {
+			if !keepalive && keys[b.Name] == p.keys[b.Name] {
 				continue
 			}
 			if err := mqtt.CheckBroker(bc, g.pub.info); err != nil {
@@ -176,6 +187,19 @@ func (g *Gateway) planInflux(p *sinksPlan, cur, next *config.Influx) error {
 	return nil
 }
 
+// brokerKey fingerprints a broker's settings with the contents of its TLS
+// files: a certificate renewed in place reconnects the broker.
+func brokerKey(b config.Broker) string {
+	files := ""
+	if t := b.TLS; t != nil {
+		files = fileHashes(t.CAFile, t.CertFile, t.KeyFile)
+	}
+	return fingerprint(struct {
+		B     config.Broker
+		Files string
+	}{b, files})
+}
+
 // discard closes what a refused plan opened.
 func (p *sinksPlan) discard() {
 	if p == nil {
@@ -234,7 +258,7 @@ func (g *Gateway) applySinks(p *sinksPlan) {
 			spawn(func() { _ = pub.Run(ctx) })
 		}
 		pb.mu.Lock()
-		pb.pubs, pb.mqttCfg = pubs, p.mqttCfg
+		pb.pubs, pb.mqttCfg, pb.keys = pubs, p.mqttCfg, p.keys
 		pb.mu.Unlock()
 		if pb.fanout != nil {
 			pb.fanout.SetSinks(sinks...)
@@ -299,7 +323,7 @@ func (a *alerting) announce(pub *mqtt.Publisher) {
 	if mp == nil {
 		return
 	}
-	if err := mp.Announce(a.ledger.Active(), pub); err != nil {
+	if err := mp.Announce(a.ledger.Active, pub); err != nil {
 		a.log.Error("reload: alerts firing now not queued for a moved broker", "broker", pub.Name(), "err", err)
 	}
 }
@@ -312,7 +336,7 @@ func (a *alerting) setBrokers(pubs []*mqtt.Publisher) {
 	if mp == nil || len(pubs) == 0 {
 		return
 	}
-	if err := mp.SetPublishers(a.ledger.Active(), pubs...); err != nil {
+	if err := mp.SetPublishers(a.ledger.Active, pubs...); err != nil {
 		a.log.Error("reload: alerts firing now not queued for an added broker", "err", err)
 	}
 }

@@ -373,6 +373,22 @@ func (u *USM) EngineID() []byte { return []byte(u.engineID) }
 // EngineBoots returns snmpEngineBoots.
 func (u *USM) EngineBoots() uint32 { return u.boots }
 
+// WithUsers returns a USM of the same engine as u (id, boots, and an
+// engine time that goes on counting from u's start) with users in place of
+// u's, for a listener whose users change while it runs: senders that
+// already know the engine stay in its time window (RFC 3414 3.2 step 7),
+// and time never goes backwards under the same id and boots. The privacy
+// salt continues well beyond u's, so the two never produce the same IV.
+func (u *USM) WithUsers(users []User) (*USM, error) {
+	n, err := NewUSM([]byte(u.engineID), u.boots, users)
+	if err != nil {
+		return nil, err
+	}
+	n.start = u.start
+	n.salt.Store(u.salt.Load() + 1<<40)
+	return n, nil
+}
+
 // EngineTime returns snmpEngineTime: seconds since the USM was created.
 func (u *USM) EngineTime() uint32 { return uint32(time.Since(u.start) / time.Second) }
 

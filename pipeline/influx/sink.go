@@ -98,8 +98,12 @@ func (c Config) LogValue() slog.Value {
 	if c.Token != "" {
 		tok = "<secret>"
 	}
+	u := c.URL
+	if pu, err := url.Parse(c.URL); err == nil {
+		u = pu.Redacted() // a password in the URL's user info
+	}
 	return slog.GroupValue(
-		slog.String("url", c.URL), slog.String("org", c.Org), slog.String("bucket", c.Bucket),
+		slog.String("url", u), slog.String("org", c.Org), slog.String("bucket", c.Bucket),
 		slog.String("token", tok), slog.String("site", c.Site), slog.String("gateway", c.Gateway),
 		slog.Int("batch_size", c.BatchSize), slog.Duration("flush_interval", c.FlushInterval),
 		slog.String("outbox", c.Outbox.Dir))

@@ -456,8 +456,11 @@ func TestWriteErrors(t *testing.T) {
 
 func TestConfigLogValue(t *testing.T) {
 	var b strings.Builder
-	slog.New(slog.NewTextHandler(&b, nil)).Info("x", "cfg", Config{URL: "http://db", Token: "s3cret"})
+	slog.New(slog.NewTextHandler(&b, nil)).Info("x", "cfg", Config{URL: "http://writer:pa55word@db:8086", Token: "s3cret"})
 	if strings.Contains(b.String(), "s3cret") || !strings.Contains(b.String(), "<secret>") {
 		t.Errorf("log %q shows the token", b.String())
+	}
+	if strings.Contains(b.String(), "pa55word") || !strings.Contains(b.String(), "writer") {
+		t.Errorf("log %q shows the password in the url (or not the url)", b.String())
 	}
 }

@@ -34,34 +34,42 @@ type AlertPath struct {
 // SetPublishers replaces the brokers the path delivers through (a reload
 // added or removed one). It waits for an Enqueue in progress; later
 // events go to the new set. A broker new to the path is first given
-// active (see Announce). A removed broker's outbox keeps what it holds.
+// active() (see Announce). A removed broker's outbox keeps what it holds.
 // An error names the added brokers that refused the active events; the
 // set is replaced anyway (the next events try them again).
-func (a *AlertPath) SetPublishers(active []alert.Event, pubs ...*Publisher) error {
+func (a *AlertPath) SetPublishers(active func() []alert.Event, pubs ...*Publisher) error {
 	if len(pubs) == 0 {
 		return errors.New("mqtt: alert path: no brokers")
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var errs []error
+	var firing []alert.Event
+	read := false
 	for _, p := range pubs {
 		if !slices.Contains(a.pubs, p) {
-			errs = append(errs, announce(a.topics, active, p))
+			if !read {
+				firing, read = active(), true
+			}
+			errs = append(errs, announce(a.topics, firing, p))
 		}
 	}
 	a.pubs = slices.Clone(pubs)
 	return errors.Join(errs...)
 }
 
-// Announce queues active, the latest event of each episode firing now
+// Announce queues active(), the latest event of each episode firing now
 // (the ledger's Active), for one broker, in order with the path's other
 // events: for a broker that is new (added, or its URL now points at
 // another server), so that its retained alerts/active topics show what is
-// burning, as on the other brokers.
-func (a *AlertPath) Announce(active []alert.Event, p *Publisher) error {
+// burning, as on the other brokers. active is called under the path's
+// lock: an event the ledger records after it is enqueued to the broker
+// after these, so a firing alert resolving meanwhile is never left
+// retained as firing, and one firing meanwhile is never missed.
+func (a *AlertPath) Announce(active func() []alert.Event, p *Publisher) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return announce(a.topics, active, p)
+	return announce(a.topics, active(), p)
 }
 
 func announce(t Topics, active []alert.Event, p *Publisher) error {

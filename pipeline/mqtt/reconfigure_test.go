@@ -142,7 +142,7 @@ func TestAlertPathSetPublishersAnnounces(t *testing.T) {
 	if err := ap.Enqueue(firing); err != nil {
 		t.Fatal(err)
 	}
-	if err := ap.SetPublishers([]alert.Event{firing}, pa, pb); err != nil {
+	if err := ap.SetPublishers(func() []alert.Event { return []alert.Event{firing} }, pa, pb); err != nil {
 		t.Fatal(err)
 	}
 	if d := pa.Stats().Outbox.Depth; d != 2 {

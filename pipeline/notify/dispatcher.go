@@ -197,8 +197,11 @@ func (d *Dispatcher) indexLocked(name string) int {
 // order), so a new destination learns what is burning, then every event
 // recorded from now on, in Seq order. Events recorded before and not yet
 // dispatched are not owed to t (their outcome is in what it got first),
-// but none is marked dispatched before t holds the firing episodes: a
-// crash in between hands them to t again. A degraded-path alert of t's
+// but none is marked dispatched before t holds the firing episodes, so a
+// crash in between re-dispatches them to every path, t included. (If t
+// refuses the firing episodes and the process dies before the next tick
+// offers them again, t never gets those earlier events; it gets every
+// later one.) A degraded-path alert of t's
 // name that still fires (left by an earlier target of that name) is
 // taken over. Like Submit, it syncs the events to t before it returns; a
 // refusal is offered again on the next tick.

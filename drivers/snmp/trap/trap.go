@@ -15,6 +15,7 @@
 package trap
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/hex"
@@ -317,8 +318,8 @@ func (l *Listener) EngineID() []byte { return l.acc.Load().usm.EngineID() }
 // datagram is judged by the new settings. cfg is validated like New's,
 // and an invalid one changes nothing. Listen, the queue, the read buffer
 // and logging stay as they were (a new address needs a new Listener).
-// Without an EngineID in cfg the listener keeps its engine id, so v3
-// senders need not discover it again.
+// The listener keeps its engine (id, boots, time) unless cfg names
+// another engine id, so v3 senders need not discover it again.
 func (l *Listener) Update(cfg Config) error {
 	if cfg.EngineID == "" {
 		cfg.EngineID = hex.EncodeToString(l.EngineID())
@@ -328,7 +329,16 @@ func (l *Listener) Update(cfg Config) error {
 	if err != nil {
 		return err
 	}
-	l.acc.Store(n.acc.Load())
+	acc, old := n.acc.Load(), l.acc.Load().usm
+	if bytes.Equal(acc.usm.EngineID(), old.EngineID()) {
+		// The same engine goes on: boots and engine time continue, so v3
+		// senders that know them are not refused as out of the time
+		// window.
+		if acc.usm, err = old.WithUsers(cfg.V3Users); err != nil {
+			return fmt.Errorf("trap: v3 users: %w", err)
+		}
+	}
+	l.acc.Store(acc)
 	return nil
 }
 
