@@ -47,6 +47,9 @@ type Select struct {
 	Labels  map[string]string `yaml:"labels" json:"labels,omitempty"`
 }
 
+// Matches reports whether the device is selected.
+func (s *Select) Matches(d *Device) bool { return s.matches(d) }
+
 // matches reports whether the device is selected.
 func (s *Select) matches(d *Device) bool {
 	if s.Class != "" && s.Class != d.Class {

@@ -380,6 +380,27 @@ func (g *Gateway) planReload(cfg *config.Config, reg *profiles.Registry) (*reloa
 		}
 	}
 	devicesChanged := len(p.result.Added)+len(p.result.Removed)+len(p.result.Changed) > 0
+	if devicesChanged && g.loadshed != nil && g.cfg.Loadshed != nil {
+		// The controller's triggers select and group the devices as they
+		// were at start (labels, profiles): a change to a device a
+		// trigger selects, before or after, waits for a restart there,
+		// though polling and the rules have it at once.
+		touched := map[string]bool{}
+		for _, ids := range [][]string{p.result.Added, p.result.Removed, p.result.Changed} {
+			for _, id := range ids {
+				touched[id] = true
+			}
+		}
+		var devs []rules.Device
+		for _, d := range append(rulesDevices(g.deviceList()), rulesDevices(p.devices)...) {
+			if touched[d.ID] {
+				devs = append(devs, d)
+			}
+		}
+		if ids := loadshedSelects(g.cfg.Loadshed, devs); len(ids) > 0 {
+			p.result.NeedsRestart = append(p.result.NeedsRestart, "loadshed (trigger devices changed: "+strings.Join(ids, ", ")+")")
+		}
+	}
 
 	// Rules: rebuilt when the rule set or the devices changed. A trial
 	// engine over the new devices proves it builds before anything stops.
@@ -610,6 +631,26 @@ func (g *Gateway) needsRestart(cfg *config.Config) []string {
 		}
 	}
 	return out
+}
+
+// loadshedSelects returns the ids of devs that a load-shed policy's
+// trigger or restore condition selects, sorted, once each.
+func loadshedSelects(ls *config.Loadshed, devs []rules.Device) []string {
+	var ids []string
+	for _, pol := range ls.Policies {
+		for _, r := range []*rules.Rule{pol.Rule, pol.RestoreRule} {
+			if r == nil {
+				continue
+			}
+			for i := range devs {
+				if r.Select.Matches(&devs[i]) {
+					ids = append(ids, devs[i].ID)
+				}
+			}
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 // rulesDevices is the rules engine's view of the devices, as newEngine

@@ -19,6 +19,7 @@ import (
 	profiles "github.com/facgw/facgw/firmware-profiles"
 	"github.com/facgw/facgw/internal/alert"
 	"github.com/facgw/facgw/internal/config"
+	"github.com/facgw/facgw/internal/gateway"
 	"github.com/facgw/facgw/internal/testpeer"
 )
 
@@ -293,4 +294,36 @@ func TestReloadTrapAcceptanceIntegration(t *testing.T) {
 	}
 	d.info.Sim.Step(5 * time.Second)
 	waitFor(t, "upsTrapOnBattery accepted with the restored community", func() bool { return hasEvent(d.gw, "upsTrapOnBattery", "ups-c") })
+}
+
+// TestReloadLoadshedTriggerDevice: a reload that changes a device a
+// load-shed trigger selects restarts its polling at once, and says the
+// load-shed controller sees it as before until a restart; a device no
+// trigger selects does not say so.
+func TestReloadLoadshedTriggerDevice(t *testing.T) {
+	d := startReloadDemo(t)
+	relabel := func(id string) gateway.ReloadResult {
+		t.Helper()
+		cfg, reg := d.load(t, "")
+		for i := range cfg.Devices {
+			if dc := &cfg.Devices[i]; dc.ID == id {
+				dc.Labels = maps.Clone(dc.Labels)
+				dc.Labels["row"] = "r9"
+			}
+		}
+		res, err := d.gw.Reload(cfg, reg)
+		if err != nil {
+			t.Fatalf("reload relabelling %s: %v", id, err)
+		}
+		return res
+	}
+	if res := relabel("crac-2"); !slices.Equal(res.Changed, []string{"crac-2"}) || len(res.NeedsRestart) != 0 {
+		t.Errorf("relabelling crac-2: got changed %v, needs restart %v; want crac-2 changed, nothing waiting", res.Changed, res.NeedsRestart)
+	}
+	// deploy/demo.yaml's policy selects ups-b and ups-c (crac-2 goes back
+	// to the file's labels).
+	if res := relabel("ups-c"); !slices.Equal(res.Changed, []string{"crac-2", "ups-c"}) ||
+		!slices.Equal(res.NeedsRestart, []string{"loadshed (trigger devices changed: ups-c)"}) {
+		t.Errorf("relabelling ups-c: got changed %v, needs restart %v; want ups-c (and crac-2) changed and the load-shed trigger waiting", res.Changed, res.NeedsRestart)
+	}
 }
