@@ -111,6 +111,9 @@ const (
 	ResultFailed     = "failed"
 	ResultAlreadyOff = "already-off"
 	ResultOn         = "on"
+	// ResultLeftOff: a restore left the load off, not written: another
+	// policy holds it off, or its state before the shed is unknown.
+	ResultLeftOff = "left-off"
 )
 
 // auditLog appends records to a JSON-lines file, fsyncing each, and keeps

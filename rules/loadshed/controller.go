@@ -159,8 +159,11 @@ func New(opts Options) (*Controller, error) {
 	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("loadshed: %w", err)
 	}
-	var aside error
-	if c.st, aside, err = loadState(opts.Dir, c.now()); err != nil {
+	var (
+		aside error
+		moved string
+	)
+	if c.st, moved, aside, err = loadState(opts.Dir, c.now()); err != nil {
 		return nil, err
 	}
 	if c.audit, err = openAudit(opts.Dir); err != nil {
@@ -177,6 +180,14 @@ func New(opts Options) (*Controller, error) {
 		if ps.Arming == nil && p.cfg.Armed {
 			ps.Arming = &Arming{By: "config", Reason: "armed: true in " + p.cfg.Pos.File, At: now}
 			c.record(Record{Time: now, Policy: p.cfg.Name, Event: EventArmed, Operator: "config", Reason: ps.Arming.Reason})
+		}
+		if aside != nil {
+			// Fail safe: an engineer's inhibit may be lost with the state,
+			// and a shed or restore may be half done: nothing is written
+			// until an engineer checks and releases the inhibit.
+			ps.Inhibit = &Arming{By: "facgw", At: now,
+				Reason: "state file unreadable at start (moved to " + moved + "): inhibited until an engineer checks and releases it"}
+			c.record(Record{Time: now, Policy: p.cfg.Name, Event: EventInhibited, Operator: "facgw", Reason: ps.Inhibit.Reason})
 		}
 		if w := ps.Watch; w != nil {
 			active = append(active, w.Trigger)
@@ -455,7 +466,7 @@ func (c *Controller) stepPolicy(ctx context.Context, p *policy, all []rules.Inst
 		}
 	default:
 		ev := c.triggerEvent(t)
-		s := &Shed{Episode: id, Trigger: ev, StartedAt: now, Done: map[string]string{}, Carried: c.stillOff(name)}
+		s := &Shed{Episode: id, Trigger: ev, StartedAt: now, Done: map[string]string{}, Carried: c.carried(name)}
 		c.mu.Lock()
 		ps.Shed = s
 		ps.Watch = &Watch{Trigger: ev, DryRun: p.dryRun, Refused: p.refused, Inhibited: p.inhibited}
@@ -592,6 +603,9 @@ func (c *Controller) runStage(ctx context.Context, p *policy, s *Shed, t *trigge
 		}
 		l, _ := c.cfg.Load(ln)
 		a := c.shedLoad(ctx, l)
+		// Written without reading it on first: it may have been off
+		// before the shed (maintenance), so no restore switches it on.
+		unknown := a.Skipped == "" && !readOn(l, a.Before)
 		result := "off"
 		switch {
 		case !a.Verified && a.Skipped == "":
@@ -604,6 +618,9 @@ func (c *Controller) runStage(ctx context.Context, p *policy, s *Shed, t *trigge
 		}
 		c.mu.Lock()
 		s.Done[ln] = result
+		if unknown {
+			s.PriorUnknown = append(s.PriorUnknown, ln)
+		}
 		c.saveLocked()
 		c.mu.Unlock()
 		c.record(Record{Time: c.now().UTC(), Policy: name, Episode: s.Episode, Event: EventAction, Stage: &idx, Action: a})
@@ -621,6 +638,13 @@ func (c *Controller) runStage(ctx context.Context, p *policy, s *Shed, t *trigge
 	c.lastStage = end
 	c.saveLocked()
 	c.mu.Unlock()
+}
+
+// readOn reports whether a reading before a shed's write showed the load
+// on: good, and the verify.on value (any value but off for a load
+// without verify.on, which no restore switches on).
+func readOn(l *config.ShedLoad, r *Reading) bool {
+	return r != nil && r.Quality == point.Good.String() && (l.Verify.On == "" || r.Value == l.Verify.WantOn)
 }
 
 func actionProblem(a *Action) string {
@@ -883,7 +907,9 @@ type PolicyStatus struct {
 	Tiers    []string    `json:"never_shed_tiers"`
 	Instance string      `json:"trigger_instance,omitempty"`
 	// StillOff are the loads the last shed switched off (or tried to)
-	// that no restore has switched back on: what a restore would restore.
+	// that no restore has switched back on: what a restore would restore,
+	// less those it leaves off (held off by another policy, or prior
+	// state unknown).
 	StillOff []string `json:"still_off"`
 }
 
@@ -924,6 +950,7 @@ func (c *Controller) Status() Status {
 			sh.Done = maps(ps.Shed.Done)
 			sh.StageAt = slices.Clone(ps.Shed.StageAt)
 			sh.Carried = slices.Clone(ps.Shed.Carried)
+			sh.PriorUnknown = slices.Clone(ps.Shed.PriorUnknown)
 			sh.Drains = nil
 			for _, d := range ps.Shed.Drains {
 				cp := *d

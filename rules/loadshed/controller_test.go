@@ -25,13 +25,24 @@ type fakeDevice struct {
 	link   map[string]string  // written point (with index) -> verify point
 	stuck  bool
 	writes []string
+	// onWrite, when set, is called after each write (not under mu), on
+	// the controller's goroutine: the tests' way into the middle of a
+	// stage.
+	onWrite func(write string)
+	// badReads makes the next n reads of a verify point (with index)
+	// bad.
+	badReads map[string]int
 }
 
 func (f *fakeDevice) WritePoint(_ context.Context, name, index string, v float64) error {
+	k := name + "/" + index
+	w := fmt.Sprintf("%s=%g", k, v)
+	if f.onWrite != nil {
+		defer f.onWrite(w)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	k := name + "/" + index
-	f.writes = append(f.writes, fmt.Sprintf("%s=%g", k, v))
+	f.writes = append(f.writes, w)
 	if !f.stuck {
 		// The tests' values: coil false -> feedback false; rPDU2 command
 		// immediateOff 2 -> state off 1.
@@ -49,6 +60,10 @@ func (f *fakeDevice) WritePoint(_ context.Context, name, index string, v float64
 func (f *fakeDevice) ReadPoint(_ context.Context, name, index string) point.Point {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if k := name + "/" + index; f.badReads[k] > 0 {
+		f.badReads[k]--
+		return point.Point{Device: f.id, Name: name, Kind: point.Number, Quality: point.Bad, Reason: "timeout"}
+	}
 	return point.Point{Device: f.id, Name: name, Kind: point.Number, Num: f.state[name+"/"+index], Quality: point.Good}
 }
 

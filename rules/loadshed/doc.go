@@ -16,7 +16,11 @@
 //     min_stage_interval after the previous stage of any policy.
 //   - Each load is written once per episode and only ever switched off;
 //     its progress is persisted (fsync) before the next write, so a
-//     restart neither repeats nor forgets a stage. Restoring is manual.
+//     restart neither repeats nor forgets a stage. Restoring is manual
+//     (or restore: auto), and a restore never switches on a load another
+//     policy holds off or whose state before the shed is unknown.
+//   - A state file that cannot be read at start is moved aside and every
+//     policy starts inhibited until an engineer releases it.
 //   - Every write is followed by read-backs until the verify point shows
 //     the off value or verify_timeout passes; a mismatch is audited and
 //     alerted as a failed shed, not taken as success.

@@ -163,7 +163,8 @@ func (c *Controller) drainCommand(p *policy, s *Shed, d *DrainState, now time.Ti
 
 // withdrawDrain withdraws the drain command of the shed's next stage if
 // one was sent and the stage has not run (no acknowledgement yet, only
-// accepted, or drained with the loads not yet off): the shed is being
+// accepted, or drained with none of its loads handled yet: a stage
+// stopped between its loads keeps its drain): the shed is being
 // cancelled or paused, so the orchestrator need not (or no longer) move
 // work for it. The withdrawal is recorded durably, audited, then
 // published on the drain topic with the command's id; the gateway stops
@@ -172,7 +173,7 @@ func (c *Controller) withdrawDrain(p *policy, s *Shed, now time.Time, why string
 	name := p.cfg.Name
 	c.mu.Lock()
 	d := s.drain(s.NextStage)
-	if d == nil || d.Escalated || d.Withdrawn || d.AckStatus == AckFailed || s.NextStage >= len(p.cfg.Stages) {
+	if d == nil || d.Escalated || d.Withdrawn || d.AckStatus == AckFailed || s.NextStage >= len(p.cfg.Stages) || stageStarted(p.cfg.Stages[s.NextStage].Targets, s.Done) {
 		c.mu.Unlock()
 		return
 	}
@@ -188,6 +189,18 @@ func (c *Controller) withdrawDrain(p *policy, s *Shed, now time.Time, why string
 	if err := c.publishDrain(name, cmd); err != nil {
 		c.log.Error("loadshed: drain withdrawal not published", "policy", name, "id", cp.ID, "err", err)
 	}
+}
+
+// stageStarted reports whether any load of a stage was already handled:
+// the stage ran in part (disarmed or inhibited mid-stage), so its drain
+// stands and is never withdrawn.
+func stageStarted(targets []string, done map[string]string) bool {
+	for _, ln := range targets {
+		if _, ok := done[ln]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // escalate records that a drain stage goes on without the orchestrator.

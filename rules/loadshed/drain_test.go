@@ -447,3 +447,64 @@ func TestDrainWithdrawnAfterRestartNotAfterEscalation(t *testing.T) {
 		}
 	})
 }
+
+// A drain stage stopped between its loads (disarmed or inhibited after
+// lab-2 went off) ran: its drain is not withdrawn.
+func TestDrainNotWithdrawnOnceItsStageRan(t *testing.T) {
+	tests := []struct {
+		name string
+		stop func(r *rig)
+	}{
+		{"inhibited", func(r *rig) {
+			if err := r.ctl.Inhibit("utility-failure", "bob", "PDU work", true); err != nil {
+				r.t.Fatal(err)
+			}
+		}},
+		{"disarmed", func(r *rig) {
+			if err := r.ctl.Disarm("utility-failure", "alice", "false alarm"); err != nil {
+				r.t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRigFile(t, "testdata/drain-stage.yaml")
+			r.arm()
+			r.advance(6*time.Second, true, 8, point.Good) // stage 1, the drain of stage 2 sent
+			cmds := published(t, r)
+			if len(cmds) != 1 {
+				t.Fatalf("drain topic: got %+v, want the drain (audit %v)", cmds, r.events())
+			}
+			r.bank.onWrite = func(w string) {
+				if w == "pdu.outlet.command.2/=0" {
+					tt.stop(r)
+				}
+			}
+			if err := ack(t, r, cmds[0].ID, AckDrained, "a"); err != nil {
+				t.Fatal(err)
+			}
+			r.advance(3*time.Second, true, 8, point.Good)
+			if !slices.Contains(r.bank.Writes(), "pdu.outlet.command.2/=0") || len(r.pdu.Writes()) != 0 {
+				t.Fatalf("writes: bank %v, pdu %v; want lab-2 off, app-01 not written", r.bank.Writes(), r.pdu.Writes())
+			}
+			if got := published(t, r); len(got) != 1 || count(r.events(), EventDrainWithdrawn) != 0 {
+				t.Fatalf("drain topic: got %+v, audit %v; want no withdrawal", got, r.events())
+			}
+			if tt.name != "inhibited" {
+				return
+			}
+			// Released: the stage goes on under its drain, not asked again.
+			r.bank.onWrite = nil
+			if err := r.ctl.Inhibit("utility-failure", "bob", "done", false); err != nil {
+				t.Fatal(err)
+			}
+			r.advance(2*time.Second, true, 8, point.Good)
+			if got, want := r.pdu.Writes(), []string{"pdu.outlet.command/5=2"}; !eq(got, want) {
+				t.Errorf("pdu writes after the release: got %v, want %v", got, want)
+			}
+			if got := published(t, r); len(got) != 1 {
+				t.Errorf("drain topic after the release: got %+v, want only the drain", got)
+			}
+		})
+	}
+}

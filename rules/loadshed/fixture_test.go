@@ -73,7 +73,8 @@ func TestStateV1FixtureResumes(t *testing.T) {
 
 // TestUnreadableStateMovedAside: a state file that is not JSON, or says a
 // newer version, is moved aside with the reason audited; the controller
-// starts without it (arming from the config: disarmed here).
+// starts without it, every policy inhibited by facgw (audited, persisted):
+// a policy the config arms does not shed until an engineer releases it.
 func TestUnreadableStateMovedAside(t *testing.T) {
 	for name, content := range map[string]string{
 		"torn":  `{"version": 1, "policies": {"utility-fail`,
@@ -85,6 +86,7 @@ func TestUnreadableStateMovedAside(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(r.dir, stateFile), []byte(content), 0o640); err != nil {
 				t.Fatal(err)
 			}
+			r.cfg.Loadshed.Policies[0].Armed = true
 			r.start()
 			moved, _ := filepath.Glob(filepath.Join(r.dir, stateFile+".unreadable-*"))
 			if len(moved) != 1 {
@@ -97,15 +99,26 @@ func TestUnreadableStateMovedAside(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			found := false
+			found, inhibited := false, false
 			for _, rec := range recs {
 				found = found || rec.Event == EventStateUnreadable && strings.Contains(rec.Reason, filepath.Base(moved[0]))
+				inhibited = inhibited || rec.Event == EventInhibited && rec.Operator == "facgw" && strings.Contains(rec.Reason, moved[0])
 			}
 			if !found {
 				t.Errorf("audit: got %+v, want a state-unreadable record naming %s", recs, moved[0])
 			}
-			if st := r.ctl.Status(); len(st.Policies) == 0 || st.Policies[0].Armed != nil {
-				t.Errorf("status after the reset: got %+v, want the policy disarmed (the config does not arm it)", st.Policies)
+			if !inhibited {
+				t.Errorf("audit: got %+v, want an inhibited record by facgw naming %s", recs, moved[0])
+			}
+			r.start() // persisted: still inhibited after another restart
+			st := r.ctl.Status()
+			if len(st.Policies) == 0 || st.Policies[0].Inhibit == nil || st.Policies[0].Inhibit.By != "facgw" ||
+				!strings.Contains(st.Policies[0].Inhibit.Reason, "state file unreadable at start (moved to "+moved[0]+")") {
+				t.Fatalf("status after the reset: got %+v, want the policy inhibited by facgw naming %s", st.Policies, moved[0])
+			}
+			r.advance(10*time.Second, true, 8, point.Good)
+			if got := len(r.bank.Writes()) + len(r.pdu.Writes()); got != 0 {
+				t.Errorf("writes with the trigger holding: got %d, want 0 (inhibited)", got)
 			}
 		})
 	}

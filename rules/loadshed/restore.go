@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/facgw/facgw/internal/alert"
+	"github.com/facgw/facgw/internal/config"
 	"github.com/facgw/facgw/rules"
 )
 
@@ -22,6 +23,25 @@ func (c *Controller) stillOff(name string) []string {
 		return nil
 	}
 	return unrestored(s)
+}
+
+// carried returns the loads a new shed of the policy counts as its own
+// when it finds them off: those its last shed switched off and no restore
+// switched on, less those whose state before that shed is unknown.
+func (c *Controller) carried(name string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.state(name).Shed
+	if s == nil {
+		return nil
+	}
+	var out []string
+	for _, ln := range unrestored(s) {
+		if !slices.Contains(s.PriorUnknown, ln) {
+			out = append(out, ln)
+		}
+	}
+	return out
 }
 
 // unrestored lists the loads of a shed written off and not restored on.
@@ -39,6 +59,66 @@ func unrestored(s *Shed) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// targets reports whether a policy sheds load ln in one of its stages.
+func targets(pol *config.ShedPolicy, ln string) bool {
+	for _, st := range pol.Stages {
+		if slices.Contains(st.Targets, ln) {
+			return true
+		}
+	}
+	return false
+}
+
+// released reports whether a shed no longer holds load ln off: its
+// restore switched it back on, or its restore completed (a load it left
+// off it leaves to whoever else switched it off).
+func released(s *Shed, ln string) bool {
+	r := s.Restore
+	return r != nil && (r.Done[ln] == ResultOn || (!r.Ended.IsZero() && r.Result == EventRestored))
+}
+
+// heldBy says which other policy holds load ln off, and why; "" if none.
+// A policy Q holds it when Q's shed handled it (any result: off,
+// already-off, failed) and Q has not restored it, or when Q sheds it and
+// Q's trigger holds now. A restore of p leaves such a load off. Call with
+// c.mu held.
+func (c *Controller) heldBy(p *policy, ln string, all []rules.InstanceState) string {
+	for _, q := range c.pols {
+		if q == p {
+			continue
+		}
+		s := c.state(q.cfg.Name).Shed
+		var (
+			res     string
+			handled bool
+		)
+		if s != nil {
+			res, handled = s.Done[ln]
+		}
+		if handled && !released(s, ln) {
+			return fmt.Sprintf("held off by policy %s: its shed (episode %s) handled it (%s) and has not restored it", q.cfg.Name, s.Episode, res)
+		}
+		if why := holding(q.cfg.Rule.ID, all); why != "" && (handled || targets(q.cfg, ln)) {
+			return fmt.Sprintf("held off by policy %s, which sheds it: %s", q.cfg.Name, why)
+		}
+	}
+	return ""
+}
+
+// leftOff says why a restore of p leaves load ln of its shed s off, ""
+// if it may switch it on: another policy holds it off, or its state
+// before the shed is unknown (the shed wrote it without reading it on
+// first). Call with c.mu held.
+func (c *Controller) leftOff(p *policy, s *Shed, ln string, all []rules.InstanceState) string {
+	if why := c.heldBy(p, ln, all); why != "" {
+		return why
+	}
+	if slices.Contains(s.PriorUnknown, ln) {
+		return "prior state unknown: the shed wrote it off without reading it on first, so it may have been off before (maintenance); switch it on at the device if it should be on"
+	}
+	return ""
 }
 
 // stepRestore runs the automatic restore of a policy whose shed is over:
@@ -153,7 +233,9 @@ func (c *Controller) continueRestore(ctx context.Context, p *policy, s *Shed, no
 		case !last.IsZero() && now.Before(last.Add(c.cfg.MinStageInterval)):
 			return // the rate limit holds for restores too (inrush)
 		}
-		c.restoreStage(ctx, p, s, n-1-k, loads)
+		if !c.restoreStage(ctx, p, s, n-1-k, loads) {
+			return // paused or aborted mid-stage
+		}
 		c.mu.Lock()
 		rs.NextStage++
 		rs.StageAt = append(rs.StageAt, c.now().UTC())
@@ -163,11 +245,45 @@ func (c *Controller) continueRestore(ctx context.Context, p *policy, s *Shed, no
 	}
 }
 
-// restoreStage switches the loads of one shed stage back on.
-func (c *Controller) restoreStage(ctx context.Context, p *policy, s *Shed, stage int, loads []string) {
+// restoreStage switches the loads of one shed stage back on. Before each
+// load it checks again that the policy is not inhibited (nor, for an
+// automatic restore, disarmed: the restore pauses) and that its trigger
+// does not hold (the restore is aborted); it reports false then. A load
+// another policy holds off, or whose state before the shed is unknown, is
+// left off (audited; not a restore failure).
+func (c *Controller) restoreStage(ctx context.Context, p *policy, s *Shed, stage int, loads []string) bool {
 	name := p.cfg.Name
 	for _, ln := range loads {
 		l, _ := c.cfg.Load(ln)
+		st := stage
+		all := c.engine.Instances()
+		now := c.now().UTC()
+		c.mu.Lock()
+		ps := c.state(name)
+		by := s.Restore.By
+		if ps.Inhibit != nil || (!s.Restore.Manual && ps.Arming == nil) {
+			c.mu.Unlock()
+			return false // paused: nothing is written while inhibited (or, automatic, disarmed)
+		}
+		if why := holding(p.cfg.Rule.ID, all); why != "" {
+			s.Restore.Ended, s.Restore.Result = now, EventRestoreAborted
+			c.saveLocked()
+			left := unrestored(s)
+			c.mu.Unlock()
+			c.record(Record{Time: now, Policy: name, Episode: s.Episode, Event: EventRestoreAborted, Operator: by,
+				Reason: why + ": the restore stops mid-stage; these loads stay off until restored by hand: " + strings.Join(left, ", ")})
+			return false
+		}
+		if why := c.leftOff(p, s, ln, all); why != "" {
+			s.Restore.Done[ln] = ResultLeftOff
+			c.saveLocked()
+			c.mu.Unlock()
+			c.record(Record{Time: now, Policy: name, Episode: s.Episode, Event: EventRestoreAction, Stage: &st, Operator: by,
+				Action: &Action{Load: ln, Tier: l.Tier, Device: l.Device, Point: l.Point, Index: l.Index, Value: l.OnValue, Skipped: "left off: " + why},
+				Reason: "left off, not written: " + why})
+			continue
+		}
+		c.mu.Unlock()
 		a := c.switchLoad(ctx, l, l.OnValue, l.Verify.WantOn, "already on before the write")
 		res := ResultOn
 		if !a.Verified {
@@ -177,7 +293,6 @@ func (c *Controller) restoreStage(ctx context.Context, p *policy, s *Shed, stage
 		s.Restore.Done[ln] = res
 		c.saveLocked()
 		c.mu.Unlock()
-		st := stage
 		c.record(Record{Time: c.now().UTC(), Policy: name, Episode: s.Episode, Event: EventRestoreAction, Stage: &st, Action: a, Operator: s.Restore.By})
 		if res == ResultFailed {
 			c.record(Record{Time: c.now().UTC(), Policy: name, Episode: s.Episode, Event: EventRestoreFailed, Stage: &st, Action: a, Operator: s.Restore.By,
@@ -186,6 +301,7 @@ func (c *Controller) restoreStage(ctx context.Context, p *policy, s *Shed, stage
 				fmt.Sprintf("load shed %s: %s (%s %s) NOT confirmed back on: %s", name, ln, l.Device, l.Point, actionProblem(a)))
 		}
 	}
+	return true
 }
 
 // endRestore closes a restore, automatic or manual.
@@ -195,14 +311,20 @@ func (c *Controller) endRestore(p *policy, s *Shed, now time.Time) {
 	c.saveLocked()
 	done := doneList(s.Restore.Done)
 	by := s.Restore.By
-	failed := false
+	failed, kept := false, false
 	for _, res := range s.Restore.Done {
 		failed = failed || res == ResultFailed
+		kept = kept || res == ResultLeftOff
 	}
 	c.mu.Unlock()
 	why := "every load the shed switched off was switched back on: " + done
-	if failed {
+	switch {
+	case failed && kept:
+		why = "the loads the shed switched off were written on, NOT all confirmed (see restore-failed), except those left off (held by another policy, or prior state unknown: see restore-action): " + done
+	case failed:
 		why = "every load the shed switched off was written on, NOT all confirmed (see restore-failed): " + done
+	case kept:
+		why = "the loads the shed switched off were switched back on except those left off (held by another policy, or prior state unknown: see restore-action): " + done
 	}
 	c.record(Record{Time: now, Policy: p.cfg.Name, Episode: s.Episode, Event: EventRestored, Operator: by, Reason: why})
 }
@@ -218,13 +340,17 @@ var ErrConflict = errors.New("loadshed: refused")
 // an automatic restore does them (last stage first, at most one stage per
 // min_stage_interval, each written and read back), on the controller's
 // goroutine; Restore returns once the restore is recorded. Loads that were
-// off before the shed are never switched on.
+// off before the shed are never switched on, nor are loads another
+// policy's shed holds off (see heldBy) or whose state before the shed is
+// unknown: those are left off, audited.
 //
 // It is refused (ErrConflict) while the trigger holds, pending or firing,
 // or its inputs are not good enough to tell: restoring into a power
 // situation that is still failing is what the policy exists to prevent.
 // Also refused while a shed or another restore is in progress, while the
-// policy is inhibited (nothing is written then), and when nothing is off.
+// policy is inhibited (nothing is written then), when nothing is off, and
+// when every load still off is left off (held off by another policy,
+// named, or prior state unknown).
 // Disarming does not matter: a restore is an engineer's decision.
 func (c *Controller) Restore(name, by, reason string) error {
 	p, err := c.policy(name)
@@ -244,14 +370,15 @@ func (c *Controller) Restore(name, by, reason string) error {
 	}
 	p.run.Lock()
 	defer p.run.Unlock()
-	if why := holding(p.cfg.Rule.ID, c.engine.Instances()); why != "" {
+	all := c.engine.Instances()
+	if why := holding(p.cfg.Rule.ID, all); why != "" {
 		return conflict("%s", why)
 	}
 	now := c.now().UTC()
 	c.mu.Lock()
 	ps := c.state(name)
 	s := ps.Shed
-	var left []string
+	var left, todo, kept []string
 	if s != nil {
 		left = unrestored(s)
 	}
@@ -269,13 +396,22 @@ func (c *Controller) Restore(name, by, reason string) error {
 	case len(left) == 0:
 		err = conflict("nothing to restore: every load the last shed switched off is back on (loads that were off before it stay off)")
 	default:
-		var noOn []string
 		for _, ln := range left {
+			if why := c.leftOff(p, s, ln, all); why != "" {
+				kept = append(kept, ln+": "+why)
+			} else {
+				todo = append(todo, ln)
+			}
+		}
+		var noOn []string
+		for _, ln := range todo {
 			if l, ok := c.cfg.Load(ln); !ok || l.On == "" || l.Verify.On == "" {
 				noOn = append(noOn, ln)
 			}
 		}
-		if len(noOn) > 0 {
+		if len(todo) == 0 {
+			err = conflict("nothing it may switch on: every load still off stays off: %s", strings.Join(kept, "; "))
+		} else if len(noOn) > 0 {
 			err = conflict("load(s) %s have no on: and verify.on: in the config, so the gateway cannot switch them on and prove it: switch them on at the device, or add the values", strings.Join(noOn, ", "))
 		}
 	}
@@ -296,9 +432,16 @@ func (c *Controller) Restore(name, by, reason string) error {
 	c.saveLocked()
 	c.mu.Unlock()
 	c.record(Record{Time: now, Policy: name, Episode: s.Episode, Event: EventRestoring, Operator: by,
-		Reason: fmt.Sprintf("%s (manual restore: switching %s back on, last stage first)", reason, strings.Join(left, ", "))})
+		Reason: fmt.Sprintf("%s (manual restore: switching %s back on, last stage first%s)", reason, strings.Join(todo, ", "), keptText(kept))})
 	c.poke()
 	return nil
+}
+
+func keptText(kept []string) string {
+	if len(kept) == 0 {
+		return ""
+	}
+	return "; left off: " + strings.Join(kept, "; ")
 }
 
 // stepManualRestore runs a manual restore in progress: the next stage

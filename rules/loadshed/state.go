@@ -90,7 +90,8 @@ type RestoreState struct {
 	// NextStage counts the shed's stages already restored, from the last.
 	NextStage int         `json:"next_stage"`
 	StageAt   []time.Time `json:"stage_at,omitempty"`
-	// Done maps each load handled to "on" (verified) or "failed".
+	// Done maps each load handled to "on" (verified), "failed" or
+	// "left-off" (held off by another policy, or prior state unknown).
 	Done   map[string]string `json:"done,omitempty"`
 	Ended  time.Time         `json:"ended,omitzero"`
 	Result string            `json:"result,omitempty"`
@@ -129,6 +130,11 @@ type Shed struct {
 	// on again: found off, they count as this shed's ("off"), so an
 	// automatic restore switches them back on.
 	Carried []string `json:"carried,omitempty"`
+	// PriorUnknown are loads the shed wrote (off or failed) without
+	// reading them on first (the reading bad, stale or missing, or not
+	// the on value): they may have been off before, so a restore leaves
+	// them off.
+	PriorUnknown []string `json:"prior_unknown,omitempty"`
 	// Restore is the automatic restore of the loads switched off.
 	Restore *RestoreState `json:"restore,omitempty"`
 }
@@ -159,23 +165,22 @@ func (s *Shed) drains(stage int) int {
 const stateFile = "state.json"
 
 // loadState reads the state file. One it cannot read (not JSON, or
-// written by a newer facgw) is moved aside, never deleted, and the
-// controller starts without it: aside then says what happened and where
-// the file went (the controller logs and audits it). Starting without the
-// state is safe: arming falls back to the config (disarmed unless armed
-// there), and a shed in progress is not resumed (loads already off stay
-// off; a new trigger episode writes off to an outlet that is off, which
-// the read-back confirms). err is an I/O error: the directory cannot be
-// read or the file not moved.
-func loadState(dir string, now time.Time) (st *persisted, aside, err error) {
+// written by a newer facgw) is moved aside, never deleted, to moved, and
+// the controller starts without it: aside then says what happened and
+// where the file went (the controller logs and audits it). Without the
+// state an engineer's inhibit would be lost and a policy armed in the
+// config could shed again, so the controller then starts every policy
+// inhibited until an engineer checks and releases it. err is an I/O
+// error: the directory cannot be read or the file not moved.
+func loadState(dir string, now time.Time) (st *persisted, moved string, aside, err error) {
 	st = &persisted{Version: StateVersion, Policies: map[string]*policyState{}}
 	path := filepath.Join(dir, stateFile)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return st, nil, nil
+		return st, "", nil, nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("loadshed: state: %w", err)
+		return nil, "", nil, fmt.Errorf("loadshed: state: %w", err)
 	}
 	var got persisted
 	why := json.Unmarshal(b, &got)
@@ -183,16 +188,16 @@ func loadState(dir string, now time.Time) (st *persisted, aside, err error) {
 		why = fmt.Errorf("format version %d, newer than this facgw reads (%d)", got.Version, StateVersion)
 	}
 	if why != nil {
-		moved := fmt.Sprintf("%s.unreadable-%s", path, now.UTC().Format("20060102T150405Z"))
+		moved = fmt.Sprintf("%s.unreadable-%s", path, now.UTC().Format("20060102T150405Z"))
 		if err := os.Rename(path, moved); err != nil {
-			return nil, nil, fmt.Errorf("loadshed: state %s unreadable (%v) and not moved aside: %w", path, why, err)
+			return nil, "", nil, fmt.Errorf("loadshed: state %s unreadable (%v) and not moved aside: %w", path, why, err)
 		}
-		return st, fmt.Errorf("loadshed: state %s unreadable (%v): moved to %s; arming and sheds in progress start over", path, why, moved), nil
+		return st, moved, fmt.Errorf("loadshed: state %s unreadable (%v): moved to %s; sheds in progress start over, every policy starts inhibited", path, why, moved), nil
 	}
 	if got.Policies != nil {
 		st.Policies = got.Policies
 	}
-	return st, nil, nil
+	return st, "", nil, nil
 }
 
 // save replaces the state file atomically and durably.
