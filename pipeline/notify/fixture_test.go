@@ -14,13 +14,15 @@ import (
 	"github.com/facgw/facgw/internal/alert"
 )
 
-// updateFixtures rewrites testdata/ledger-v1 with this build's format.
-// Only while LedgerVersion is 1: once version 2 exists, the fixture is the
-// previous version's file and must stay as it is, so every later facgw is
-// tested on reading it.
+// updateFixtures rewrites the fixture of this build's format version
+// (testdata/ledger-v<LedgerVersion>). The fixtures of earlier versions
+// stay as they are: every later facgw is tested on reading them.
 var updateFixtures = flag.Bool("update-fixtures", false, "rewrite the on-disk format fixtures in testdata/")
 
-const ledgerFixture = "testdata/ledger-v1"
+const (
+	ledgerFixture   = "testdata/ledger-v1"
+	ledgerFixtureV2 = "testdata/ledger-v2"
+)
 
 // fixtureEvents are what the fixture recorded: three episodes firing, one
 // of them resolved; fixtureDispatched of them were handed to every path
@@ -35,14 +37,24 @@ func fixtureEvents() []alert.Event {
 const fixtureDispatched = 2
 
 func TestWriteLedgerV1Fixture(t *testing.T) {
+	writeLedgerFixture(t, 1, ledgerFixture)
+}
+
+func TestWriteLedgerV2Fixture(t *testing.T) {
+	writeLedgerFixture(t, 2, ledgerFixtureV2)
+}
+
+// writeLedgerFixture records fixtureEvents into dir with this build, which
+// must write format version.
+func writeLedgerFixture(t *testing.T, version int, dir string) {
 	if !*updateFixtures {
-		t.Skip("rewrites testdata/ledger-v1 only with -update-fixtures")
+		t.Skip("rewrites " + dir + " only with -update-fixtures")
 	}
-	if LedgerVersion != 1 {
-		t.Fatalf("this build writes ledger version %d: testdata/ledger-v1 must keep version 1's file", LedgerVersion)
+	if LedgerVersion != version {
+		t.Skipf("this build writes ledger version %d: %s must keep version %d's files", LedgerVersion, dir, version)
 	}
-	os.RemoveAll(ledgerFixture)
-	l, err := OpenLedgerWith(LedgerOptions{Dir: ledgerFixture, Now: func() time.Time { return t0.Add(6 * time.Minute) }})
+	os.RemoveAll(dir)
+	l, err := OpenLedgerWith(LedgerOptions{Dir: dir, Now: func() time.Time { return t0.Add(6 * time.Minute) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +68,7 @@ func TestWriteLedgerV1Fixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The lock file is this process's, not part of the format.
-	os.Remove(filepath.Join(ledgerFixture, ledgerLock))
+	os.Remove(filepath.Join(dir, ledgerLock))
 }
 
 // recordingTarget is a path that takes every event at once.
@@ -85,17 +97,29 @@ func (r *recordingTarget) got() []alert.Event {
 // this build: the open episodes come back, and the events recorded but
 // not dispatched before the stop are handed to the paths again, in order,
 // after which none is left undispatched.
-func TestDrainLedgerV1Fixture(t *testing.T) {
+func TestDrainLedgerV1Fixture(t *testing.T) { drainLedgerFixture(t, ledgerFixture) }
+
+// TestDrainLedgerV2Fixture is the same for version 2 (the history in its
+// own file).
+func TestDrainLedgerV2Fixture(t *testing.T) { drainLedgerFixture(t, ledgerFixtureV2) }
+
+func drainLedgerFixture(t *testing.T, fixture string) {
 	dir := filepath.Join(t.TempDir(), "ledger")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(ledgerFixture, LedgerFile))
-	if err != nil {
-		t.Fatalf("fixture: %v; make it with go test -run TestWriteLedgerV1Fixture -update-fixtures", err)
+	files, err := os.ReadDir(fixture)
+	if err != nil || len(files) == 0 {
+		t.Fatalf("fixture %s: %v; make it with go test -run 'TestWriteLedgerV.Fixture' -update-fixtures", fixture, err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, LedgerFile), b, 0o644); err != nil {
-		t.Fatal(err)
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(fixture, f.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	rec := &logRecorder{}
 	l, err := OpenLedgerWith(LedgerOptions{Dir: dir, Log: slog.New(rec), Now: func() time.Time { return t0.Add(7 * time.Minute) }})
@@ -103,8 +127,11 @@ func TestDrainLedgerV1Fixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	if rec.has("moved aside") {
-		t.Fatal("the v1 ledger was moved aside")
+	if rec.has("moved aside") || rec.has("left out") {
+		t.Fatalf("the %s ledger was moved aside or its history cut: %v", fixture, rec.msgs)
+	}
+	if n := len(l.Recent(0)); n != len(fixtureEvents()) {
+		t.Errorf("history: got %d events, want the fixture's %d", n, len(fixtureEvents()))
 	}
 	want := fixtureEvents()
 	var active []string

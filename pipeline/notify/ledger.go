@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,14 +22,24 @@ import (
 // Files of the ledger's directory.
 const (
 	// LedgerFile holds the ledger: written whole and atomically (temp
-	// file, fsync, rename, fsync of the directory) on every change.
+	// file, fsync, rename, fsync of the directory) on every change. Since
+	// version 2 it holds no history, so it stays small: the episodes
+	// firing, the events not yet dispatched and the silences.
 	LedgerFile = "ledger.json"
+	// HistoryFile is the history of recorded events, one JSON object per
+	// line, appended on every change and rewritten (compacted to the
+	// latest LedgerOptions.Recent) when it holds twice that. It is a
+	// record for the API and the dashboard: a line lost in a crash
+	// loses nothing that is delivered.
+	HistoryFile = "history.jsonl"
 	// ledgerLock is flock(2)ed while a Ledger is open.
 	ledgerLock = "ledger.lock"
 	tmpSuffix  = ".tmp"
-	// LedgerVersion is the format version written in LedgerFile. A file
-	// of another version is moved aside, never read half-understood.
-	LedgerVersion = 1
+	// LedgerVersion is the format version written in LedgerFile: 2 since
+	// the history moved to HistoryFile. Version 1 files (history inside)
+	// are read; a file of any other version is moved aside, never read
+	// half-understood.
+	LedgerVersion = 2
 )
 
 // Defaults of LedgerOptions.
@@ -95,6 +106,15 @@ type Ledger struct {
 	closed bool
 	st     state
 	dirty  bool // dispatch marks not yet persisted
+
+	// hist is HistoryFile, open for appending; histLines counts its
+	// lines; histPending are the events applied since the last persist,
+	// appended by it; histRewrite says the file must be rewritten from
+	// st.recent (after a version 1 file, a torn line, or a failed append).
+	hist        *os.File
+	histLines   int
+	histPending []alert.Event
+	histRewrite bool
 }
 
 // state is what the ledger file holds.
@@ -108,17 +128,21 @@ type state struct {
 
 // clone copies what a change may modify, so a failed write can be undone.
 // Events are values whose maps and pointers are never modified in place.
+// recent is only ever appended to (and cut at the front by reslicing), so
+// its slice header alone restores it: an append never writes below the
+// length it had.
 func (s *state) clone() state {
 	return state{
 		nextSeq:      s.nextSeq,
 		undispatched: slices.Clone(s.undispatched),
 		active:       maps.Clone(s.active),
-		recent:       slices.Clone(s.recent),
+		recent:       s.recent,
 		silences:     slices.Clone(s.silences),
 	}
 }
 
-// fileV1 is the JSON layout of LedgerFile, version 1.
+// fileV1 is the JSON layout of LedgerFile, versions 1 and 2 (version 2
+// leaves Recent out: the history is in HistoryFile).
 type fileV1 struct {
 	Version int    `json:"version"`
 	NextSeq uint64 `json:"next_seq"`
@@ -127,7 +151,7 @@ type fileV1 struct {
 	DispatchedUpTo uint64        `json:"dispatched_up_to"`
 	Undispatched   []alert.Event `json:"undispatched"`
 	Active         []alert.Event `json:"active"`
-	Recent         []alert.Event `json:"recent"`
+	Recent         []alert.Event `json:"recent,omitempty"`
 	Silences       []Silence     `json:"silences"`
 }
 
@@ -176,6 +200,10 @@ func OpenLedgerWith(opts LedgerOptions) (*Ledger, error) {
 		lf.Close()
 		return nil, err
 	}
+	if err := l.openHistory(); err != nil {
+		lf.Close()
+		return nil, err
+	}
 	return l, nil
 }
 
@@ -194,11 +222,18 @@ func (l *Ledger) load() error {
 	if err != nil {
 		return fmt.Errorf("notify: ledger: %w", err)
 	}
-	st, reason := decodeLedger(b, l.opts.Recent)
+	st, version, reason := decodeLedger(b, l.opts.Recent)
 	if reason == "" {
 		l.st = st
-		l.log.Info("notify: ledger loaded", "next_seq", st.nextSeq, "active", len(st.active),
-			"undispatched", len(st.undispatched), "silences", len(st.silences))
+		if version >= 2 {
+			l.loadHistory()
+		} else {
+			// The history is in the version 1 file: it moves to
+			// HistoryFile with the next write.
+			l.histRewrite = true
+		}
+		l.log.Info("notify: ledger loaded", "version", version, "next_seq", st.nextSeq, "active", len(st.active),
+			"undispatched", len(st.undispatched), "silences", len(st.silences), "history", len(l.st.recent))
 		return nil
 	}
 	// Seqs must not repeat, also after a file was lost.
@@ -212,29 +247,135 @@ func (l *Ledger) load() error {
 	}
 	l.log.Error("notify: ledger file unreadable; moved aside, not deleted, and starting with an empty ledger: active alerts, acknowledgements and silences of before are not known",
 		"file", l.path, "moved_to", dst, "reason", reason, "next_seq", l.st.nextSeq)
+	// Its history goes with it: the new ledger starts empty.
+	hist := filepath.Join(l.opts.Dir, HistoryFile)
+	if err := os.Rename(hist, dst+"."+HistoryFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("notify: ledger: %s cannot be moved aside with its ledger: %w", hist, err)
+	}
 	return nil
+}
+
+// loadHistory reads HistoryFile into st.recent: the latest opts.Recent
+// events below next seq, in seq order. A line that does not decode (torn
+// by a crash mid-append), is out of order, or is at or above next seq (an
+// append whose ledger write a crash prevented: its seq was never issued)
+// is left out, and the file is rewritten without it.
+func (l *Ledger) loadHistory() {
+	path := filepath.Join(l.opts.Dir, HistoryFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		l.log.Error("notify: ledger: history unreadable; starting it anew (delivery is not affected)", "file", path, "err", err)
+		l.histRewrite = true
+		return
+	}
+	var evs []alert.Event
+	lines, bad, ahead := 0, 0, 0
+	for line := range bytes.SplitSeq(b, []byte{'\n'}) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		lines++
+		var ev alert.Event
+		if err := json.Unmarshal(line, &ev); err != nil || checkEvent(&ev) != nil || ev.Seq == 0 ||
+			(len(evs) > 0 && ev.Seq <= evs[len(evs)-1].Seq) {
+			bad++
+			continue
+		}
+		if ev.Seq >= l.st.nextSeq {
+			ahead++
+			continue
+		}
+		evs = append(evs, ev)
+	}
+	if len(evs) > l.opts.Recent {
+		evs = slices.Clone(evs[len(evs)-l.opts.Recent:])
+	}
+	l.st.recent, l.histLines = evs, lines
+	if bad > 0 || ahead > 0 {
+		l.log.Warn("notify: ledger: history lines left out (torn by a crash, or of a write that did not complete); rewriting it",
+			"file", path, "undecodable", bad, "not_recorded", ahead)
+		l.histRewrite = true
+	}
+}
+
+// openHistory opens HistoryFile for appending, rewriting it first when it
+// must be.
+func (l *Ledger) openHistory() error {
+	if l.histRewrite {
+		l.rewriteHistory()
+		if l.hist != nil {
+			return nil
+		}
+	}
+	f, err := os.OpenFile(filepath.Join(l.opts.Dir, HistoryFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("notify: ledger: history: %w", err)
+	}
+	l.hist = f
+	return nil
+}
+
+// rewriteHistory replaces HistoryFile with st.recent, atomically; on
+// failure it logs and leaves histRewrite set, to try again with the next
+// write (the history is a record; delivery does not depend on it).
+func (l *Ledger) rewriteHistory() {
+	path := filepath.Join(l.opts.Dir, HistoryFile)
+	var buf []byte
+	for i := range l.st.recent {
+		b, err := json.Marshal(&l.st.recent[i])
+		if err != nil {
+			continue
+		}
+		buf = append(append(buf, b...), '\n')
+	}
+	err := writeFileSync(path+tmpSuffix, buf)
+	if err == nil {
+		err = os.Rename(path+tmpSuffix, path)
+	}
+	var f *os.File
+	if err == nil {
+		_ = diskfile.SyncDir(l.opts.Dir)
+		f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	}
+	if err != nil {
+		os.Remove(path + tmpSuffix)
+		l.histRewrite = true
+		l.log.Error("notify: ledger: cannot rewrite the history; trying again with the next change (delivery is not affected)", "file", path, "err", err)
+		return
+	}
+	if l.hist != nil {
+		l.hist.Close()
+	}
+	l.hist, l.histLines, l.histRewrite = f, len(l.st.recent), false
 }
 
 // decodeLedger decodes a ledger file. A non-empty reason means it cannot be
 // used; st.nextSeq is then whatever could be salvaged.
-func decodeLedger(b []byte, recentMax int) (st state, reason string) {
+func decodeLedger(b []byte, recentMax int) (st state, version int, reason string) {
 	var head struct {
 		Version *int   `json:"version"`
 		NextSeq uint64 `json:"next_seq"`
 	}
 	if err := json.Unmarshal(b, &head); err != nil {
-		return state{}, fmt.Sprintf("not a ledger file: %v", err)
+		return state{}, 0, fmt.Sprintf("not a ledger file: %v", err)
 	}
 	st.nextSeq = head.NextSeq
 	switch {
 	case head.Version == nil:
-		return st, "no version field"
-	case *head.Version != LedgerVersion:
-		return st, fmt.Sprintf("format version %d, this facgw reads version %d", *head.Version, LedgerVersion)
+		return st, 0, "no version field"
+	case *head.Version != 1 && *head.Version != LedgerVersion:
+		return st, *head.Version, fmt.Sprintf("format version %d, this facgw reads versions 1 and %d", *head.Version, LedgerVersion)
 	}
+	version = *head.Version
 	var f fileV1
 	if err := json.Unmarshal(b, &f); err != nil {
-		return st, fmt.Sprintf("version %d ledger does not decode: %v", LedgerVersion, err)
+		return st, version, fmt.Sprintf("version %d ledger does not decode: %v", version, err)
+	}
+	if version >= 2 && len(f.Recent) > 0 {
+		return st, version, fmt.Sprintf("version %d ledger with a recent list (its history is in %s)", version, HistoryFile)
 	}
 	st = state{nextSeq: f.NextSeq, undispatched: f.Undispatched, active: map[string]alert.Event{}, recent: f.Recent, silences: f.Silences}
 	for _, evs := range [][]alert.Event{f.Undispatched, f.Active, f.Recent} {
@@ -259,25 +400,25 @@ func decodeLedger(b []byte, recentMax int) (st state, reason string) {
 		evs  []alert.Event
 	}{{"undispatched", f.Undispatched}, {"active", f.Active}, {"recent", f.Recent}} {
 		if r := check(c.what, c.evs); r != "" {
-			return st, r
+			return st, version, r
 		}
 	}
 	for i, ev := range f.Active {
 		if ev.State != alert.Firing {
-			return st, fmt.Sprintf("active[%d]: episode %q is %s", i, ev.ID, ev.State)
+			return st, version, fmt.Sprintf("active[%d]: episode %q is %s", i, ev.ID, ev.State)
 		}
 		st.active[ev.ID] = ev
 	}
 	for i, s := range f.Silences {
 		if s.ID == "" || s.Until.IsZero() || s.Severity < alert.Info || s.Severity > alert.Critical {
-			return st, fmt.Sprintf("silences[%d]: missing id, until or severity", i)
+			return st, version, fmt.Sprintf("silences[%d]: missing id, until or severity", i)
 		}
 	}
 	sort.Slice(st.undispatched, func(i, j int) bool { return st.undispatched[i].Seq < st.undispatched[j].Seq })
 	if len(st.recent) > recentMax {
 		st.recent = slices.Clone(st.recent[len(st.recent)-recentMax:])
 	}
-	return st, ""
+	return st, version, ""
 }
 
 // checkEvent reports what makes ev unfit for the ledger.
@@ -385,6 +526,7 @@ func (l *Ledger) applyLocked(ev alert.Event, now time.Time) (alert.Event, bool) 
 	}
 	l.st.undispatched = append(l.st.undispatched, ev)
 	l.st.recent = append(l.st.recent, ev)
+	l.histPending = append(l.histPending, ev)
 	if n := len(l.st.recent) - l.opts.Recent; n > 0 {
 		l.st.recent = l.st.recent[n:]
 	}
@@ -590,20 +732,78 @@ func (l *Ledger) Close() error {
 		err = l.persistLocked()
 	}
 	l.closed = true
+	if l.hist != nil {
+		l.hist.Close()
+	}
 	l.lock.Close() // releases the flock
 	return err
 }
 
-// persistLocked writes the whole state atomically: temp file, fsync,
-// rename, fsync of the directory. Either the old or the new file is
-// complete after a crash at any point.
+// persistLocked appends the events applied since the last call to the
+// history, then writes the ledger file atomically: temp file, fsync,
+// rename, fsync of the directory. Either the old or the new ledger file is
+// complete after a crash at any point; history lines appended for a write
+// that did not complete are at or above its next seq, and left out when
+// the history is read. On failure the appended lines are cut off again
+// (the caller puts the state back).
 func (l *Ledger) persistLocked() error {
+	pending := l.histPending
+	l.histPending = nil
+	histSize := int64(-1)
+	if len(pending) > 0 && !l.histRewrite && l.hist != nil {
+		histSize = l.appendHistory(pending)
+	}
+	err := l.writeLedgerLocked()
+	if err != nil {
+		if histSize >= 0 {
+			if terr := l.hist.Truncate(histSize); terr != nil {
+				l.histRewrite = true
+			}
+		}
+		return err
+	}
+	l.histLines += len(pending)
+	if l.histRewrite || l.histLines > 2*l.opts.Recent {
+		l.rewriteHistory()
+	}
+	return nil
+}
+
+// appendHistory appends evs to the history, not synced (a crash may lose
+// the last lines: a record, not a delivery). It returns the file's size
+// before, or -1 when the append failed (the history is then rewritten
+// whole after the ledger write).
+func (l *Ledger) appendHistory(evs []alert.Event) int64 {
+	fi, err := l.hist.Stat()
+	if err != nil {
+		l.histRewrite = true
+		return -1
+	}
+	var buf []byte
+	for i := range evs {
+		b, err := json.Marshal(&evs[i])
+		if err != nil {
+			l.histRewrite = true
+			return -1
+		}
+		buf = append(append(buf, b...), '\n')
+	}
+	if _, err := l.hist.Write(buf); err != nil {
+		l.log.Error("notify: ledger: cannot append to the history; rewriting it after this write (delivery is not affected)", "err", err)
+		_ = l.hist.Truncate(fi.Size())
+		l.histRewrite = true
+		return -1
+	}
+	return fi.Size()
+}
+
+// writeLedgerLocked writes the ledger file atomically.
+func (l *Ledger) writeLedgerLocked() error {
 	f := fileV1{
 		Version:      LedgerVersion,
 		NextSeq:      l.st.nextSeq,
 		Undispatched: l.st.undispatched,
 		Active:       l.activeLocked(),
-		Recent:       l.st.recent,
 		Silences:     l.st.silences,
 	}
 	f.DispatchedUpTo = l.st.nextSeq - 1

@@ -120,7 +120,7 @@ func TestLedgerUnreadableFileMovedAside(t *testing.T) {
 		wantReason    string
 	}{
 		{"garbage", "\x00\x01 not json", 1, "not a ledger file"},
-		{"other version", valid(2), 42, "format version 2"},
+		{"other version", valid(3), 42, "format version 3"},
 		{"no version", `{"next_seq": 9}`, 9, "no version field"},
 		{"inconsistent", string(inconsistent), 7, "active[0]"},
 		{"seq beyond next", `{"version":1,"next_seq":2,"recent":[` + string(resolvedActive.Marshal()) + `]}`, 4, "not below next_seq"},
@@ -155,7 +155,7 @@ func TestLedgerUnreadableFileMovedAside(t *testing.T) {
 			if got[0].Seq != tt.wantNext {
 				t.Errorf("first seq: got %d, want %d (salvaged from the old file)", got[0].Seq, tt.wantNext)
 			}
-			_, reason := decodeLedger([]byte(tt.content), DefaultRecent)
+			_, _, reason := decodeLedger([]byte(tt.content), DefaultRecent)
 			if !strings.Contains(reason, tt.wantReason) {
 				t.Errorf("reason: got %q, want it to contain %q", reason, tt.wantReason)
 			}
