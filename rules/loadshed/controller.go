@@ -96,6 +96,9 @@ type Controller struct {
 	st        *persisted
 	pols      []*policy
 	lastStage time.Time // when the last stage of any policy ran: the rate limit
+
+	seenMu sync.Mutex
+	seen   map[string]bool // devices a batch came from since the start
 }
 
 // policy is a policy's run-time bookkeeping; what must survive a restart
@@ -291,7 +294,40 @@ func (c *Controller) Close() error { return c.audit.close() }
 // It is cheap and never blocks on devices: call it on the polling path.
 func (c *Controller) Feed(pts []point.Point) {
 	c.engine.Feed(pts)
+	c.markSeen(pts)
 	c.poke()
+}
+
+// markSeen records the devices a batch came from: a manual restore waits
+// until every device a policy's trigger reads has been polled since the
+// start (see unseenTrigger).
+func (c *Controller) markSeen(pts []point.Point) {
+	c.seenMu.Lock()
+	defer c.seenMu.Unlock()
+	if c.seen == nil {
+		c.seen = map[string]bool{}
+	}
+	last := ""
+	for i := range pts {
+		if d := pts[i].Device; d != last {
+			c.seen[d], last = true, d
+		}
+	}
+}
+
+// unseenTrigger lists the devices the policy's trigger selects that no
+// batch has come from since the start.
+func (c *Controller) unseenTrigger(p *policy) []string {
+	c.seenMu.Lock()
+	defer c.seenMu.Unlock()
+	var out []string
+	for i := range c.opts.Devices {
+		d := &c.opts.Devices[i]
+		if p.cfg.Rule.Select.Matches(d) && !c.seen[d.ID] {
+			out = append(out, d.ID)
+		}
+	}
+	return out
 }
 
 // Tick completes for-durations of triggers no new point reaches.

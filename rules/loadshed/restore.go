@@ -364,7 +364,12 @@ func (c *Controller) Restore(name, by, reason string) error {
 		return fmt.Errorf("%w: restore %s: "+format, append([]any{ErrConflict, name}, args...)...)
 	}
 	// Refuse at once when the trigger holds, without waiting for a step
-	// of the policy to finish; then again under the policy's lock.
+	// of the policy to finish; then again under the policy's lock. Before
+	// the trigger's devices have been polled since the start, it has not
+	// been evaluated: not holding then tells nothing.
+	if unseen := c.unseenTrigger(p); len(unseen) > 0 {
+		return conflict("no reading yet since the gateway started from %s, which the trigger reads: whether the power situation is over cannot be told yet", strings.Join(unseen, ", "))
+	}
 	if why := holding(p.cfg.Rule.ID, c.engine.Instances()); why != "" {
 		return conflict("%s", why)
 	}

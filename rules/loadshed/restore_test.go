@@ -147,6 +147,10 @@ func TestManualRestoreRefused(t *testing.T) {
 		{"loads without on values", "policy.yaml", func(t *testing.T, r *rig) {
 			shedManual(t, r)
 		}, ErrConflict, "have no on: and verify.on:"},
+		{"no reading since a restart", "manual.yaml", func(t *testing.T, r *rig) {
+			shedManual(t, r)
+			r.start() // the trigger's UPS not polled yet: not evaluated
+		}, ErrConflict, "no reading yet since the gateway started from ups-c"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -172,6 +176,22 @@ func TestManualRestoreRefused(t *testing.T) {
 	}
 	if err := r.ctl.Restore("nope", "carol", "x"); !errors.Is(err, ErrUnknownPolicy) {
 		t.Errorf("unknown policy: got %v, want ErrUnknownPolicy", err)
+	}
+}
+
+// TestManualRestoreAfterRestartWaitsForReadings: after a restart the
+// restore is accepted once the trigger's device has been polled (and the
+// trigger found not holding).
+func TestManualRestoreAfterRestartWaitsForReadings(t *testing.T) {
+	r := newRigFile(t, "testdata/manual.yaml")
+	shedManual(t, r)
+	r.start()
+	if err := r.ctl.Restore("utility-failure", "carol", "mains back"); !errors.Is(err, ErrConflict) {
+		t.Fatalf("restore before any reading: got %v, want a conflict", err)
+	}
+	r.advance(3*time.Second, false, 30, point.Good)
+	if err := r.ctl.Restore("utility-failure", "carol", "mains back"); err != nil {
+		t.Fatalf("restore once the UPS reads on mains: %v", err)
 	}
 }
 
