@@ -207,6 +207,73 @@ func (c *checker) rules() {
 		}
 	}
 	c.cfg.RuleSet = rs
+	c.groupLabels(rs)
+}
+
+// groupLabels warns about devices a grouped rule selects, and that have a
+// point it reads, that lack one of its group_by labels: all such devices form one group with empty values,
+// so, for instance, detectors of two unlabelled rooms vote together for a
+// confirmed fire. One such device alone is harmless; two or more are
+// warned about, each located at its labels. Devices whose profile is not
+// known yet (profile: auto) are not judged.
+func (c *checker) groupLabels(rs *rules.RuleSet) {
+	type miss struct {
+		dev   *Device
+		rules []string
+	}
+	byDev := map[string]*miss{}
+	var order []string
+	for _, r := range rs.Rules() {
+		if len(r.GroupBy) == 0 {
+			continue
+		}
+		var lacking []*Device
+		for i := range c.cfg.Devices {
+			d := &c.cfg.Devices[i]
+			p := d.ProfileDef()
+			if d.Disabled || p == nil {
+				continue
+			}
+			rd := rules.Device{ID: d.ID, Profile: d.Profile, Class: p.Class, Labels: d.Labels}
+			if !r.Select.Matches(&rd) {
+				continue
+			}
+			// A device with none of the rule's points casts no vote.
+			names := p.PointNames()
+			if !slices.ContainsFunc(r.Points(), func(n string) bool { return names[n] }) {
+				continue
+			}
+			for _, l := range r.GroupBy {
+				if _, ok := d.Labels[l]; !ok {
+					lacking = append(lacking, d)
+					break
+				}
+			}
+		}
+		if len(lacking) < 2 {
+			continue
+		}
+		for _, d := range lacking {
+			m := byDev[d.ID]
+			if m == nil {
+				m = &miss{dev: d}
+				byDev[d.ID] = m
+				order = append(order, d.ID)
+			}
+			m.rules = append(m.rules, r.ID+" (group_by: ["+strings.Join(r.GroupBy, ", ")+"])")
+		}
+	}
+	for _, id := range order {
+		m := byDev[id]
+		var others []string
+		for _, o := range order {
+			if o != id {
+				others = append(others, o)
+			}
+		}
+		c.warn(m.dev.Pos.At("labels", "device %s lacks a label that grouped rules group by: %s; it is grouped with every other such device (%s), so they vote together as if in one room: give it its label",
+			id, strings.Join(m.rules, ", "), strings.Join(others, ", ")))
+	}
 }
 
 // addAll adds located errors as they are, anything else as one message.
