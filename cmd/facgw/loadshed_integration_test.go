@@ -117,6 +117,35 @@ func (r *lsRun) has(event string) bool {
 	return false
 }
 
+// restoredOnce checks that every shed outlet reads on at the device and
+// was switched on exactly once, read back, and returns the operator of the
+// restore-started record.
+func restoredOnce(t *testing.T, r *lsRun, sim *facsim.Sim) (by string) {
+	t.Helper()
+	for ld, on := range outletsOn(t, sim) {
+		if !on {
+			t.Errorf("outlet %s reads off at the device after the restore, want on", ld)
+		}
+	}
+	restored := map[string]int{}
+	for _, rec := range r.audit() {
+		switch rec.Event {
+		case loadshed.EventRestoreAction:
+			if rec.Action != nil && rec.Action.Verified {
+				restored[rec.Action.Load]++
+			}
+		case loadshed.EventRestoring:
+			by = rec.Operator
+		}
+	}
+	for _, ld := range []string{"lab-1", "lab-2", "lab-01", "app-01"} {
+		if restored[ld] != 1 {
+			t.Errorf("%s switched on %d times in the audit, want once", ld, restored[ld])
+		}
+	}
+	return by
+}
+
 // last returns the last audit record of event (zero if none).
 func (r *lsRun) last(event string) loadshed.Record {
 	var rec loadshed.Record
@@ -470,31 +499,33 @@ func TestLoadshedIntegration(t *testing.T) {
 			return code == http.StatusAccepted
 		})
 		lsWait(t, sim, 0, "the restore to complete", func() bool { return r.has(loadshed.EventRestored) })
-		for ld, on := range outletsOn(t, sim) {
-			if !on {
-				t.Errorf("outlet %s reads off at the device after the restore, want on", ld)
-			}
-		}
-		restored := map[string]int{}
-		var by string
-		for _, rec := range r.audit() {
-			switch rec.Event {
-			case loadshed.EventRestoreAction:
-				if rec.Action != nil && rec.Action.Verified {
-					restored[rec.Action.Load]++
-				}
-			case loadshed.EventRestoring:
-				by = rec.Operator
-			}
-		}
-		for _, ld := range []string{"lab-1", "lab-2", "lab-01", "app-01"} {
-			if restored[ld] != 1 {
-				t.Errorf("%s switched on %d times in the audit, want once", ld, restored[ld])
-			}
-		}
-		if by != "ci" {
+		if by := restoredOnce(t, r, sim); by != "ci" {
 			t.Errorf("restore-started operator: got %q, want the engineer ci", by)
 		}
+	})
+
+	t.Run("automatic restore once utility power is stable", func(t *testing.T) {
+		r, sim, base := setup(t, "gw-autorestore", true, time.Second)
+		cfg, _ := os.ReadFile(r.cfg)
+		cfg = []byte(strings.Replace(string(cfg), "      stages:\n",
+			"      restore: auto\n      restore_when: {select: {devices: [ups-c]}, when: '!ups.status.on_battery', for: 2s}\n      stages:\n", 1))
+		if err := os.WriteFile(r.cfg, cfg, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		orchestrator(t, brokerA, brokerB, base)
+		r.start()
+		lsWait(t, sim, 0, "the gateway armed", func() bool { return r.has(loadshed.EventArmed) })
+		utilityFailure(t, sim)
+		lsWait(t, sim, 20*time.Second, "the shed to start", func() bool { return r.has(loadshed.EventTriggered) })
+		lsWait(t, sim, 0, "the shed to complete", func() bool { return r.has(loadshed.EventCompleted) })
+		if r.has(loadshed.EventRestoring) {
+			t.Fatal("a restore started while the UPS is still on battery")
+		}
+		if err := sim.SetScenario("ups-c", facsim.ScenarioNormal); err != nil {
+			t.Fatal(err)
+		}
+		lsWait(t, sim, time.Second, "the automatic restore to complete", func() bool { return r.has(loadshed.EventRestored) })
+		restoredOnce(t, r, sim)
 	})
 
 	t.Run("orchestrator never acknowledges: escalation", func(t *testing.T) {
