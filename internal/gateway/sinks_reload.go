@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/facgw/facgw/internal/alert"
 	"github.com/facgw/facgw/internal/config"
 	"github.com/facgw/facgw/pipeline/influx"
 	"github.com/facgw/facgw/pipeline/mqtt"
@@ -323,9 +324,29 @@ func (a *alerting) announce(pub *mqtt.Publisher) {
 	if mp == nil {
 		return
 	}
-	if err := mp.Announce(a.ledger.Active, pub); err != nil {
+	if err := mp.Announce(a.alertSnapshot, pub); err != nil {
 		a.log.Error("reload: alerts firing now not queued for a moved broker", "broker", pub.Name(), "err", err)
 	}
+}
+
+// alertSnapshot is what a broker new to the MQTT alert path is told: the
+// episodes firing now, and those the recent history shows resolved (their
+// retained message cleared, in case the broker's outbox still holds one
+// from before it was removed).
+func (a *alerting) alertSnapshot() mqtt.Snapshot {
+	snap := mqtt.Snapshot{Active: a.ledger.Active()}
+	firing := map[string]bool{}
+	for _, ev := range snap.Active {
+		firing[ev.ID] = true
+	}
+	seen := map[string]bool{}
+	for _, ev := range a.ledger.Recent(0) {
+		if ev.State == alert.Resolved && !firing[ev.ID] && !seen[ev.ID] {
+			seen[ev.ID] = true
+			snap.Resolved = append(snap.Resolved, ev.ID)
+		}
+	}
+	return snap
 }
 
 // setBrokers points the MQTT alert path at the brokers now configured.
@@ -336,7 +357,7 @@ func (a *alerting) setBrokers(pubs []*mqtt.Publisher) {
 	if mp == nil || len(pubs) == 0 {
 		return
 	}
-	if err := mp.SetPublishers(a.ledger.Active, pubs...); err != nil {
+	if err := mp.SetPublishers(a.alertSnapshot, pubs...); err != nil {
 		a.log.Error("reload: alerts firing now not queued for an added broker", "err", err)
 	}
 }

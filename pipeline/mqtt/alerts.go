@@ -34,46 +34,62 @@ type AlertPath struct {
 // SetPublishers replaces the brokers the path delivers through (a reload
 // added or removed one). It waits for an Enqueue in progress; later
 // events go to the new set. A broker new to the path is first given
-// active() (see Announce). A removed broker's outbox keeps what it holds.
-// An error names the added brokers that refused the active events; the
-// set is replaced anyway (the next events try them again).
-func (a *AlertPath) SetPublishers(active func() []alert.Event, pubs ...*Publisher) error {
+// snap() (see Announce). A removed broker's outbox keeps what it holds.
+// An error names the added brokers that refused the snapshot; the set is
+// replaced anyway (the next events try them again).
+func (a *AlertPath) SetPublishers(snap func() Snapshot, pubs ...*Publisher) error {
 	if len(pubs) == 0 {
 		return errors.New("mqtt: alert path: no brokers")
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var errs []error
-	var firing []alert.Event
+	var sn Snapshot
 	read := false
 	for _, p := range pubs {
 		if !slices.Contains(a.pubs, p) {
 			if !read {
-				firing, read = active(), true
+				sn, read = snap(), true
 			}
-			errs = append(errs, announce(a.topics, firing, p))
+			errs = append(errs, announce(a.topics, sn, p))
 		}
 	}
 	a.pubs = slices.Clone(pubs)
 	return errors.Join(errs...)
 }
 
-// Announce queues active(), the latest event of each episode firing now
-// (the ledger's Active), for one broker, in order with the path's other
-// events: for a broker that is new (added, or its URL now points at
-// another server), so that its retained alerts/active topics show what is
-// burning, as on the other brokers. active is called under the path's
-// lock: an event the ledger records after it is enqueued to the broker
-// after these, so a firing alert resolving meanwhile is never left
-// retained as firing, and one firing meanwhile is never missed.
-func (a *AlertPath) Announce(active func() []alert.Event, p *Publisher) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return announce(a.topics, active(), p)
+// Snapshot is what a broker new to the alert path is told: the latest
+// event of each episode firing now (the ledger's Active), and the ids of
+// episodes resolved since (from the ledger's recent history), whose
+// retained alerts/active message it clears.
+type Snapshot struct {
+	Active   []alert.Event
+	Resolved []string
 }
 
-func announce(t Topics, active []alert.Event, p *Publisher) error {
-	for _, ev := range active {
+// Announce queues snap() for one broker, in order with the path's other
+// events: for a broker that is new (added, or its URL now points at
+// another server, or added back with an outbox that still holds events
+// from before its removal), so that its retained alerts/active topics show
+// exactly what is burning, as on the other brokers: the firing episodes
+// retained, the resolved ones cleared (an empty retained message, a no-op
+// where there was none). snap is called under the path's lock: an event
+// the ledger records after it is enqueued to the broker after these, so a
+// firing alert resolving meanwhile is never left retained as firing, and
+// one firing meanwhile is never missed.
+func (a *AlertPath) Announce(snap func() Snapshot, p *Publisher) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return announce(a.topics, snap(), p)
+}
+
+func announce(t Topics, snap Snapshot, p *Publisher) error {
+	for _, id := range snap.Resolved {
+		if _, err := p.Enqueue(outbox.Message{Class: outbox.Alert, Key: id, Topic: t.AlertActive(id), Retain: true}); err != nil {
+			return err
+		}
+	}
+	for _, ev := range snap.Active {
 		for _, m := range alertMessages(t, ev) {
 			if _, err := p.Enqueue(m); err != nil {
 				return err

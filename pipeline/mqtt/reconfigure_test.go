@@ -142,20 +142,21 @@ func TestAlertPathSetPublishersAnnounces(t *testing.T) {
 	if err := ap.Enqueue(firing); err != nil {
 		t.Fatal(err)
 	}
-	if err := ap.SetPublishers(func() []alert.Event { return []alert.Event{firing} }, pa, pb); err != nil {
+	if err := ap.SetPublishers(func() Snapshot { return Snapshot{Active: []alert.Event{firing}, Resolved: []string{"ep0"}} }, pa, pb); err != nil {
 		t.Fatal(err)
 	}
 	if d := pa.Stats().Outbox.Depth; d != 2 {
 		t.Errorf("broker already on the path: %d messages queued, want 2 (the event once)", d)
 	}
-	if d := pb.Stats().Outbox.Depth; d != 2 {
-		t.Errorf("added broker: %d messages queued, want 2 (the firing alert's stream and retained messages)", d)
+	if d := pb.Stats().Outbox.Depth; d != 3 {
+		t.Errorf("added broker: %d messages queued, want 3 (ep0's retained message cleared, the firing alert's stream and retained messages)", d)
 	}
 	msgs, err := pb.ob.Peek(10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(msgs) != 2 || !msgs[1].Retain || msgs[1].Topic != testInfo.Topics().AlertActive("ep1") {
-		t.Errorf("added broker's messages: got %+v, want the event and its retained alerts/active/ep1", msgs)
+	if len(msgs) != 3 || !msgs[0].Retain || len(msgs[0].Payload) != 0 || msgs[0].Topic != testInfo.Topics().AlertActive("ep0") ||
+		!msgs[2].Retain || msgs[2].Topic != testInfo.Topics().AlertActive("ep1") {
+		t.Errorf("added broker's messages: got %+v, want alerts/active/ep0 cleared, then ep1's event and its retained alerts/active/ep1", msgs)
 	}
 }
