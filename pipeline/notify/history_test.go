@@ -168,3 +168,24 @@ func TestLedgerV1HistoryMoves(t *testing.T) {
 		t.Errorf("recent: got %d events, want %d", n, want+1)
 	}
 }
+
+// TestLedgerOrphanHistoryMovedAside: a history file without its ledger
+// file (removed by hand) is moved aside, so the new ledger's events,
+// numbered from 1 again, are not mixed with it.
+func TestLedgerOrphanHistoryMovedAside(t *testing.T) {
+	dir, c := t.TempDir(), newClock()
+	l := openLedger(t, dir, c)
+	record(t, l, firing("power/ups-on-battery", "ups-1", alert.Major, t0), firing("power/ups-on-battery", "ups-2", alert.Major, t0))
+	l.Close()
+	if err := os.Remove(filepath.Join(dir, LedgerFile)); err != nil {
+		t.Fatal(err)
+	}
+	l2 := openLedger(t, dir, c)
+	record(t, l2, firing("fire/smoke", "vesda-1", alert.Critical, t0))
+	if got := seqs(historyLines(t, dir)); fmt.Sprint(got) != "[1]" {
+		t.Errorf("history of the new ledger: got seqs %v, want [1]", got)
+	}
+	if aside, _ := filepath.Glob(filepath.Join(dir, HistoryFile+".orphan-*")); len(aside) != 1 {
+		t.Errorf("orphan history moved aside: got %v, want one file", aside)
+	}
+}

@@ -217,6 +217,17 @@ func (l *Ledger) load() error {
 	}
 	b, err := os.ReadFile(l.path)
 	if errors.Is(err, os.ErrNotExist) {
+		// A history without its ledger (the ledger file lost or removed
+		// by hand) would number its events like the new ones: it goes
+		// aside, not deleted.
+		hist := filepath.Join(l.opts.Dir, HistoryFile)
+		if _, err := os.Stat(hist); err == nil {
+			dst := hist + ".orphan-" + l.opts.Now().UTC().Format("20060102T150405.000000000Z")
+			if err := os.Rename(hist, dst); err != nil {
+				return fmt.Errorf("notify: ledger: %s has no ledger file and cannot be moved aside: %w", hist, err)
+			}
+			l.log.Warn("notify: ledger: a history without its ledger file moved aside; starting an empty ledger", "moved_to", dst)
+		}
 		return nil
 	}
 	if err != nil {
