@@ -19,6 +19,7 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/facgw/facgw/internal/backoff"
+	"github.com/facgw/facgw/internal/runloop"
 	"github.com/facgw/facgw/pipeline/outbox"
 )
 
@@ -115,13 +116,7 @@ type Publisher struct {
 	kickMu   sync.Mutex
 	kick     context.CancelFunc // ends the current connection attempt or session; nil outside Run
 
-	closeCtx    context.Context // canceled by Close
-	closeCancel context.CancelFunc
-	closedFlag  atomic.Bool
-
-	runMu   sync.Mutex
-	closed  bool
-	runDone chan struct{} // closed when Run returns; nil if Run never ran
+	loop *runloop.Loop // Run once at a time, Close for good
 
 	epoch           atomic.Uint64 // connection epoch: +1 per connection attempt
 	connected       atomic.Bool
@@ -196,7 +191,7 @@ func New(cfg BrokerConfig, status StatusInfo, log *slog.Logger) (*Publisher, err
 	if p.ob, err = outbox.Open(cfg.Outbox); err != nil {
 		return nil, fmt.Errorf("mqtt: broker %q: %w", cfg.Name, err)
 	}
-	p.closeCtx, p.closeCancel = context.WithCancel(context.Background())
+	p.loop = runloop.New()
 	return p, nil
 }
 
@@ -330,7 +325,7 @@ func (p *Publisher) Name() string { return p.cfg.Name }
 // Seq and Time. It never waits for the network; the sender goroutine picks
 // the message up. m.Topic must be set.
 func (p *Publisher) Enqueue(m outbox.Message) (outbox.Message, error) {
-	if p.closedFlag.Load() {
+	if p.loop.Closed() {
 		return m, ErrClosed
 	}
 	if m.Topic == "" {
@@ -361,27 +356,14 @@ func (p *Publisher) Enqueue(m outbox.Message) (outbox.Message, error) {
 //
 // Run may be called once at a time; it returns ErrClosed after Close.
 func (p *Publisher) Run(ctx context.Context) error {
-	p.runMu.Lock()
-	if p.closed {
-		p.runMu.Unlock()
+	ctx, end, err := p.loop.Begin(ctx)
+	switch {
+	case errors.Is(err, runloop.ErrClosed):
 		return ErrClosed
+	case err != nil:
+		return fmt.Errorf("mqtt: broker %q: %w", p.cfg.Name, err)
 	}
-	if p.runDone != nil {
-		select {
-		case <-p.runDone:
-		default:
-			p.runMu.Unlock()
-			return fmt.Errorf("mqtt: broker %q: Run is already running", p.cfg.Name)
-		}
-	}
-	done := make(chan struct{})
-	p.runDone = done
-	p.runMu.Unlock()
-	defer close(done)
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer context.AfterFunc(p.closeCtx, cancel)()
+	defer end()
 
 	q := newFlights(p.cfg.InFlight)
 	defer p.setKick(nil)
@@ -460,18 +442,8 @@ func (p *Publisher) sleepKickable(ctx context.Context, d time.Duration) bool {
 // is aborted. It is idempotent and safe for concurrent use with everything
 // else.
 func (p *Publisher) Close() error {
-	p.runMu.Lock()
-	if p.closed {
-		p.runMu.Unlock()
+	if !p.loop.Close() {
 		return nil
-	}
-	p.closed = true
-	p.closedFlag.Store(true)
-	done := p.runDone
-	p.runMu.Unlock()
-	p.closeCancel()
-	if done != nil {
-		<-done
 	}
 	if err := p.ob.Close(); err != nil {
 		return fmt.Errorf("mqtt: broker %q: %w", p.cfg.Name, err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/facgw/facgw/internal/alert"
 	"github.com/facgw/facgw/internal/backoff"
+	"github.com/facgw/facgw/internal/runloop"
 	"github.com/facgw/facgw/pipeline/outbox"
 )
 
@@ -86,13 +87,7 @@ type Path struct {
 	log  atomic.Pointer[slog.Logger] // base with the current kind
 	ob   *outbox.Outbox
 
-	closeCtx    context.Context
-	closeCancel context.CancelFunc
-	closedFlag  atomic.Bool
-
-	runMu   sync.Mutex
-	closed  bool
-	runDone chan struct{}
+	loop *runloop.Loop // Run once at a time, Close for good
 
 	// swapped wakes Run after SetSender (buffered, 1).
 	swapped chan struct{}
@@ -148,7 +143,7 @@ func NewPath(opts PathOptions) (*Path, error) {
 		return nil, fmt.Errorf("notify: path %q: %w", opts.Name, err)
 	}
 	p.ob = ob
-	p.closeCtx, p.closeCancel = context.WithCancel(context.Background())
+	p.loop = runloop.New()
 	return p, nil
 }
 
@@ -221,7 +216,7 @@ func (p *Path) current() (Sender, uint64) {
 // Enqueue appends ev to the path's outbox, fsynced before it returns. It
 // never waits for the destination.
 func (p *Path) Enqueue(ev alert.Event) error {
-	if p.closedFlag.Load() {
+	if p.loop.Closed() {
 		return ErrPathClosed
 	}
 	_, err := p.ob.Append(outbox.Message{
@@ -267,27 +262,14 @@ func (p *Path) Health() Health {
 // nil then. It runs on the caller's goroutine; it may be called once at a
 // time and returns ErrPathClosed after Close.
 func (p *Path) Run(ctx context.Context) error {
-	p.runMu.Lock()
-	if p.closed {
-		p.runMu.Unlock()
+	ctx, end, err := p.loop.Begin(ctx)
+	switch {
+	case errors.Is(err, runloop.ErrClosed):
 		return ErrPathClosed
+	case err != nil:
+		return fmt.Errorf("notify: path %q: %w", p.opts.Name, err)
 	}
-	if p.runDone != nil {
-		select {
-		case <-p.runDone:
-		default:
-			p.runMu.Unlock()
-			return fmt.Errorf("notify: path %q: Run is already running", p.opts.Name)
-		}
-	}
-	done := make(chan struct{})
-	p.runDone = done
-	p.runMu.Unlock()
-	defer close(done)
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer context.AfterFunc(p.closeCtx, cancel)()
+	defer end()
 
 	var (
 		s                     Sender
@@ -509,18 +491,8 @@ func (p *Path) logFailure(n int, msg string, args ...any) {
 // Close stops Run, waits for it to return and closes the outbox. Events not
 // yet delivered stay in the outbox for the next start. Idempotent.
 func (p *Path) Close() error {
-	p.runMu.Lock()
-	if p.closed {
-		p.runMu.Unlock()
+	if !p.loop.Close() {
 		return nil
-	}
-	p.closed = true
-	p.closedFlag.Store(true)
-	done := p.runDone
-	p.runMu.Unlock()
-	p.closeCancel()
-	if done != nil {
-		<-done
 	}
 	if err := p.ob.Close(); err != nil {
 		return fmt.Errorf("notify: path %q: %w", p.opts.Name, err)
