@@ -272,29 +272,27 @@ func (c *checker) loadshed() {
 		at("drain_timeout", "drain_timeout must be positive, got %s", ls.DrainTimeout)
 	}
 
+	// name checks the name of a tier, load or policy at field f and adds
+	// it to names: its form, and that it is not taken.
+	name := func(kind, f, n string, names *[]string) {
+		if n != "" && !shedNameRE.MatchString(n) {
+			at(f+".name", "%s name %q must be lower-case letters and digits separated by single dashes", kind, n)
+		}
+		if slices.Contains(*names, n) {
+			at(f+".name", "%s %q is defined twice", kind, n)
+		}
+		*names = append(*names, n)
+	}
 	var tierNames []string
 	for i, t := range ls.Tiers {
-		f := fmt.Sprintf("tiers[%d]", i)
-		if t.Name != "" && !shedNameRE.MatchString(t.Name) {
-			at(f+".name", "tier name %q must be lower-case letters and digits separated by single dashes", t.Name)
-		}
-		if slices.Contains(tierNames, t.Name) {
-			at(f+".name", "tier %q is defined twice", t.Name)
-		}
-		tierNames = append(tierNames, t.Name)
+		name("tier", fmt.Sprintf("tiers[%d]", i), t.Name, &tierNames)
 	}
 
 	var loadNames []string
 	for i := range ls.Loads {
 		l := &ls.Loads[i]
 		f := fmt.Sprintf("loads[%d]", i)
-		if l.Name != "" && !shedNameRE.MatchString(l.Name) {
-			at(f+".name", "load name %q must be lower-case letters and digits separated by single dashes", l.Name)
-		}
-		if slices.Contains(loadNames, l.Name) {
-			at(f+".name", "load %q is defined twice", l.Name)
-		}
-		loadNames = append(loadNames, l.Name)
+		name("load", f, l.Name, &loadNames)
 		if _, ok := ls.Tier(l.Tier); !ok && l.Tier != "" {
 			at(f+".tier", "unknown tier %q%s", l.Tier, strictyaml.DidYouMeanOr(l.Tier, tierNames))
 		}
@@ -306,13 +304,7 @@ func (c *checker) loadshed() {
 	for i := range ls.Policies {
 		pol := &ls.Policies[i]
 		f := fmt.Sprintf("policies[%d]", i)
-		if pol.Name != "" && !shedNameRE.MatchString(pol.Name) {
-			at(f+".name", "policy name %q must be lower-case letters and digits separated by single dashes", pol.Name)
-		}
-		if slices.Contains(policyNames, pol.Name) {
-			at(f+".name", "policy %q is defined twice", pol.Name)
-		}
-		policyNames = append(policyNames, pol.Name)
+		name("policy", f, pol.Name, &policyNames)
 		switch pol.Restore {
 		case "":
 			pol.Restore = RestoreManual
