@@ -343,17 +343,23 @@ func TestLoadshedIntegration(t *testing.T) {
 		}
 	}
 
+	// shedAll starts the armed gateway and runs the utility failure until
+	// the shed has completed: the runtime counts down with simulated time
+	// until the trigger holds (under 15 min) for its 1 s.
+	shedAll := func(t *testing.T, r *lsRun, sim *facsim.Sim) {
+		t.Helper()
+		r.start()
+		lsWait(t, sim, 0, "the gateway armed", func() bool { return r.has(loadshed.EventArmed) })
+		utilityFailure(t, sim)
+		lsWait(t, sim, 20*time.Second, "the shed to start", func() bool { return r.has(loadshed.EventTriggered) })
+		lsWait(t, sim, 0, "the shed to complete", func() bool { return r.has(loadshed.EventCompleted) })
+	}
+
 	t.Run("armed sheds tier by tier", func(t *testing.T) {
 		r, sim, base := setup(t, "gw-armed", true, time.Second)
 		watchA, watchB := subscribeLog(t, brokerA, base+"/loadshed/#"), subscribeLog(t, brokerB, base+"/loadshed/#")
 		orchestrator(t, brokerA, brokerB, base)
-		r.start()
-		lsWait(t, sim, 0, "the gateway armed", func() bool { return r.has(loadshed.EventArmed) })
-		utilityFailure(t, sim)
-		// The runtime counts down with simulated time until the trigger
-		// holds (under 15 min) for its 1 s.
-		lsWait(t, sim, 20*time.Second, "the shed to start", func() bool { return r.has(loadshed.EventTriggered) })
-		lsWait(t, sim, 0, "the shed to complete", func() bool { return r.has(loadshed.EventCompleted) })
+		shedAll(t, r, sim)
 		order, n := actions(r.audit())
 		if want := []string{"lab-1", "lab-2", "lab-01", "app-01"}; fmt.Sprint(order) != fmt.Sprint(want) {
 			t.Errorf("actions: got %v, want %v (tier by tier, each verified)", order, want)
@@ -481,11 +487,7 @@ func TestLoadshedIntegration(t *testing.T) {
 		r, sim, base := setup(t, "gw-restore", true, time.Second)
 		post := withAPI(t, r)
 		orchestrator(t, brokerA, brokerB, base)
-		r.start()
-		lsWait(t, sim, 0, "the gateway armed", func() bool { return r.has(loadshed.EventArmed) })
-		utilityFailure(t, sim)
-		lsWait(t, sim, 20*time.Second, "the shed to start", func() bool { return r.has(loadshed.EventTriggered) })
-		lsWait(t, sim, 0, "the shed to complete", func() bool { return r.has(loadshed.EventCompleted) })
+		shedAll(t, r, sim)
 		if code, body := post("restore", `{"reason":"too early"}`); code != http.StatusConflict {
 			t.Errorf("restore while on battery: got %d %s, want 409", code, body)
 		}
@@ -513,11 +515,7 @@ func TestLoadshedIntegration(t *testing.T) {
 			t.Fatal(err)
 		}
 		orchestrator(t, brokerA, brokerB, base)
-		r.start()
-		lsWait(t, sim, 0, "the gateway armed", func() bool { return r.has(loadshed.EventArmed) })
-		utilityFailure(t, sim)
-		lsWait(t, sim, 20*time.Second, "the shed to start", func() bool { return r.has(loadshed.EventTriggered) })
-		lsWait(t, sim, 0, "the shed to complete", func() bool { return r.has(loadshed.EventCompleted) })
+		shedAll(t, r, sim)
 		if r.has(loadshed.EventRestoring) {
 			t.Fatal("a restore started while the UPS is still on battery")
 		}

@@ -282,6 +282,29 @@ func readEvents(t *testing.T, body io.Reader) <-chan streamEvent {
 	return ch
 }
 
+// openStream serves h and reads its /api/v1/stream until the test ends.
+func openStream(t *testing.T, h http.Handler) <-chan streamEvent {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/api/v1/stream", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		srv.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		resp.Body.Close()
+		srv.Close()
+	})
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("got %d %q, want 200 text/event-stream", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	return readEvents(t, resp.Body)
+}
+
 // next waits for the first event named name for which match holds.
 func next(t *testing.T, ch <-chan streamEvent, name string, match func(data string) bool) string {
 	t.Helper()
@@ -305,20 +328,7 @@ func TestStreamEvents(t *testing.T) {
 	src := newOverviewSource()
 	old := alert.Event{ID: "old", Seq: 1, Kind: alert.KindFiring, State: alert.Firing, Rule: "power/on-battery", Severity: alert.Major}
 	fa := &fakeAlerting{doc: AlertsDoc{Recent: []alert.Event{old}, Paths: []PathDoc{{Name: "mqtt", Kind: "mqtt", Up: true}}}}
-	srv := httptest.NewServer(Handler(src, Options{Alerting: fa, StreamTick: 10 * time.Millisecond, PathsEvery: 30 * time.Millisecond}))
-	defer srv.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/api/v1/stream", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
-		t.Fatalf("got %d %q, want 200 text/event-stream", resp.StatusCode, resp.Header.Get("Content-Type"))
-	}
-	events := readEvents(t, resp.Body)
+	events := openStream(t, Handler(src, Options{Alerting: fa, StreamTick: 10 * time.Millisecond, PathsEvery: 30 * time.Millisecond}))
 
 	// Paths come periodically, with the telemetry destinations.
 	data := next(t, events, "paths", func(string) bool { return true })
@@ -390,17 +400,7 @@ func (f *feedAlerting) LastSeq() uint64 {
 // reconnects and reloads, as for points.)
 func TestStreamTellsEveryAlertEvent(t *testing.T) {
 	fa := &feedAlerting{events: []alert.Event{{ID: "before", Seq: 1, Kind: alert.KindFiring}}}
-	srv := httptest.NewServer(Handler(newOverviewSource(), Options{Alerting: fa, StreamTick: 50 * time.Millisecond, PathsEvery: time.Hour}))
-	defer srv.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/api/v1/stream", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	events := readEvents(t, resp.Body)
+	events := openStream(t, Handler(newOverviewSource(), Options{Alerting: fa, StreamTick: 50 * time.Millisecond, PathsEvery: time.Hour}))
 	next(t, events, "paths", func(string) bool { return true }) // the stream is running
 	fa.mu.Lock()
 	for i := 2; i <= 61; i++ {
