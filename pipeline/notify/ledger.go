@@ -342,7 +342,7 @@ func (l *Ledger) rewriteHistory() {
 		}
 		buf = append(append(buf, b...), '\n')
 	}
-	err := writeFileSync(path+tmpSuffix, buf)
+	err := diskfile.WriteSync(path+tmpSuffix, buf, 0o640)
 	if err == nil {
 		err = os.Rename(path+tmpSuffix, path)
 	}
@@ -826,7 +826,7 @@ func (l *Ledger) writeLedgerLocked() error {
 		return fmt.Errorf("%w: encode: %w", ErrNotPersisted, err)
 	}
 	tmp := l.path + tmpSuffix
-	if err := writeFileSync(tmp, b); err != nil {
+	if err := diskfile.WriteSync(tmp, b, 0o640); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("%w: %w", ErrNotPersisted, err)
 	}
@@ -848,21 +848,4 @@ func (l *Ledger) writeLedgerLocked() error {
 		l.log.Error("notify: ledger: cannot fsync the directory after a write", "dir", l.opts.Dir, "err", err)
 	}
 	return nil
-}
-
-// writeFileSync writes b to a new file at path and fsyncs it.
-func writeFileSync(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

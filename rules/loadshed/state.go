@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/facgw/facgw/internal/alert"
+	"github.com/facgw/facgw/internal/diskfile"
 )
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
@@ -208,27 +209,12 @@ func (st *persisted) save(dir string) error {
 		return fmt.Errorf("loadshed: state: %w", err)
 	}
 	tmp := filepath.Join(dir, stateFile+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return fmt.Errorf("loadshed: state: %w", err)
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("loadshed: state: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("loadshed: state: %w", err)
-	}
-	if err := f.Close(); err != nil {
+	if err := diskfile.WriteSync(tmp, b, 0o640); err != nil {
 		return fmt.Errorf("loadshed: state: %w", err)
 	}
 	if err := os.Rename(tmp, filepath.Join(dir, stateFile)); err != nil {
 		return fmt.Errorf("loadshed: state: %w", err)
 	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
+	_ = diskfile.SyncDir(dir) // the rename happened; the next save syncs again
 	return nil
 }
