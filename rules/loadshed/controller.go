@@ -97,8 +97,7 @@ type Controller struct {
 	pols      []*policy
 	lastStage time.Time // when the last stage of any policy ran: the rate limit
 
-	seenMu sync.Mutex
-	seen   map[string]bool // devices a batch came from since the start
+	seen sync.Map // device id -> true: a batch came from it since the start
 }
 
 // policy is a policy's run-time bookkeeping; what must survive a restart
@@ -302,15 +301,14 @@ func (c *Controller) Feed(pts []point.Point) {
 // until every device a policy's trigger reads has been polled since the
 // start (see unseenTrigger).
 func (c *Controller) markSeen(pts []point.Point) {
-	c.seenMu.Lock()
-	defer c.seenMu.Unlock()
-	if c.seen == nil {
-		c.seen = map[string]bool{}
-	}
 	last := ""
 	for i := range pts {
 		if d := pts[i].Device; d != last {
-			c.seen[d], last = true, d
+			last = d
+			// Polling path: a lock-free read once the device is known.
+			if _, ok := c.seen.Load(d); !ok {
+				c.seen.Store(d, true)
+			}
 		}
 	}
 }
@@ -318,12 +316,10 @@ func (c *Controller) markSeen(pts []point.Point) {
 // unseenTrigger lists the devices the policy's trigger selects that no
 // batch has come from since the start.
 func (c *Controller) unseenTrigger(p *policy) []string {
-	c.seenMu.Lock()
-	defer c.seenMu.Unlock()
 	var out []string
 	for i := range c.opts.Devices {
 		d := &c.opts.Devices[i]
-		if p.cfg.Rule.Select.Matches(d) && !c.seen[d.ID] {
+		if _, seen := c.seen.Load(d.ID); !seen && p.cfg.Rule.Select.Matches(d) {
 			out = append(out, d.ID)
 		}
 	}
